@@ -40,16 +40,24 @@ type Change struct {
 	// Fields lists, for an update, every field that differs.
 	Fields []FieldChange `json:"fields,omitempty"`
 	// Restarts is true when applying the change replaces running tasks: a
-	// change of the task template or a force_update bump, as Swarm decides.
-	// A replica count alone only scales; service labels only touch the
-	// record.
+	// change of the task template or endpoint or a force_update bump, as
+	// Swarm decides. A replica count alone only scales; service labels only
+	// touch the record.
 	Restarts bool `json:"restarts,omitempty"`
+	// Recreate is true when Swarm cannot update the object in place: a
+	// network, a secret's or config's content, a service's mode. Applying
+	// the change means removing the object and creating it again.
+	Recreate bool `json:"recreate,omitempty"`
+	// Note explains, in a few words, what the fields alone don't say (why
+	// an object must be recreated, which tasks a placement change moves).
+	Note string `json:"note,omitempty"`
 }
 
 // ChangeSet is what applying one stack's desired state to the actual state
-// would do. Changes are ordered: creations of networks, secrets and configs,
-// then services (created and updated), then removals of services, then of
-// the networks, secrets and configs they no longer use.
+// would do. Changes are ordered: creations and updates of networks, secrets
+// and configs (in that order of kinds), then services (created and
+// updated), then removals of services, then of the networks, secrets and
+// configs they no longer use; by name within each kind.
 type ChangeSet struct {
 	Stack   string   `json:"stack"`
 	Changes []Change `json:"changes"`
