@@ -94,7 +94,7 @@ func TestPlanOffline(t *testing.T) {
 	for _, want := range []string{
 		"stack monitoring: ",
 		"stack shop: ",
-		"+ service  shop_web",
+		"+ service  shop_web  (nginx:1.27-alpine, 2 replicas)",
 		"+ network  shop_default",
 		"+ config   shop_nginx_conf",
 		"Plan: ",

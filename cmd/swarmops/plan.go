@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/spf13/cobra"
 
 	"github.com/swarmops/swarmops/api"
@@ -117,7 +118,10 @@ func (c counts) String() string {
 
 var actionMarks = map[api.Action]string{api.ActionCreate: "+", api.ActionUpdate: "~", api.ActionRemove: "-"}
 
-func writeChanges(w io.Writer, cs api.ChangeSet) {
+// writeChanges prints a change set one object a line, with the fields of
+// each update below it. spec, when not nil, is the desired stack: a created
+// service shows its image and mode.
+func writeChanges(w io.Writer, cs api.ChangeSet, spec *api.StackSpec) {
 	for _, ch := range cs.Changes {
 		var notes []string
 		if ch.Action == api.ActionUpdate {
@@ -130,6 +134,11 @@ func writeChanges(w io.Writer, cs api.ChangeSet) {
 		if ch.Note != "" {
 			notes = append(notes, ch.Note)
 		}
+		if ch.Action == api.ActionCreate && ch.Kind == api.KindService && spec != nil {
+			if svc, ok := spec.Services[ch.Name]; ok {
+				notes = append(notes, serviceSummary(svc))
+			}
+		}
 		note := ""
 		if len(notes) > 0 {
 			note = "  (" + strings.Join(notes, "; ") + ")"
@@ -139,6 +148,30 @@ func writeChanges(w io.Writer, cs api.ChangeSet) {
 			fmt.Fprintf(w, "      %s: %s -> %s\n", f.Path, orNone(f.Old), orNone(f.New))
 		}
 	}
+}
+
+// serviceSummary says in a few words what a new service runs:
+// "nginx:1.27-alpine, 2 replicas".
+func serviceSummary(svc swarm.ServiceSpec) string {
+	image := ""
+	if cs := svc.TaskTemplate.ContainerSpec; cs != nil {
+		image = cs.Image
+	}
+	mode := "1 replica"
+	switch m := svc.Mode; {
+	case m.Global != nil:
+		mode = "global"
+	case m.GlobalJob != nil:
+		mode = "global job"
+	case m.ReplicatedJob != nil:
+		mode = "replicated job"
+	case m.Replicated != nil && m.Replicated.Replicas != nil && *m.Replicated.Replicas != 1:
+		mode = fmt.Sprintf("%d replicas", *m.Replicated.Replicas)
+	}
+	if image == "" {
+		return mode
+	}
+	return image + ", " + mode
 }
 
 func orNone(s string) string {
@@ -168,7 +201,7 @@ func writePlanText(stdout, stderr io.Writer, plan *reconciler.Plan) {
 			fmt.Fprintf(stdout, "stack %s: no changes\n", sp.Source.Name)
 		} else {
 			fmt.Fprintf(stdout, "stack %s: %s\n", sp.Source.Name, c)
-			writeChanges(stdout, sp.Changes)
+			writeChanges(stdout, sp.Changes, sp.Spec)
 		}
 		for _, w := range sp.Spec.Warnings {
 			fmt.Fprintf(stdout, "  warning: %s\n", w)
@@ -180,7 +213,7 @@ func writePlanText(stdout, stderr io.Writer, plan *reconciler.Plan) {
 		c.add(cs)
 		total.add(cs)
 		fmt.Fprintf(stdout, "stack %s: not in the repository; applying with prune removes it: %s\n", cs.Stack, c)
-		writeChanges(stdout, cs)
+		writeChanges(stdout, cs, nil)
 		fmt.Fprintln(stdout)
 	}
 	summary := "Plan: " + total.String()
