@@ -15,11 +15,11 @@ import (
 //
 //	stacks/shop/compose.yml:14:7: services.web.deploy.replicas: must be an integer, got "three"
 type Error struct {
-	File   string // the compose file, as it was named to Load
-	Line   int    // 1-based; 0 when the problem has no place in a file
-	Column int    // 1-based; 0 when unknown
-	Path   string // dotted field path, "services.web.deploy.replicas"
-	Msg    string // what is wrong and, where it helps, how to fix it
+	File   string `json:"file"`             // the compose file, as it was named to Load
+	Line   int    `json:"line,omitempty"`   // 1-based; 0 when the problem has no place in a file
+	Column int    `json:"column,omitempty"` // 1-based; 0 when unknown
+	Path   string `json:"path,omitempty"`   // dotted field path, "services.web.deploy.replicas"
+	Msg    string `json:"message"`          // what is wrong and, where it helps, how to fix it
 }
 
 func (e *Error) Error() string {

@@ -203,3 +203,37 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+func TestPlanOfflineJSONErrors(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "bad"), 0o755))
+	broken, err := os.ReadFile("testdata/broken.yml")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "bad", "compose.yml"), broken, 0o644))
+	code, out, _ := runCLI(t, "plan", "--offline", "--json", dir)
+	if code != exitInvalid {
+		t.Fatalf("exit %d, want %d", code, exitInvalid)
+	}
+	var doc struct {
+		Stacks []struct {
+			Name   string `json:"name"`
+			Errors []struct {
+				File    string `json:"file"`
+				Line    int    `json:"line"`
+				Column  int    `json:"column"`
+				Path    string `json:"path"`
+				Message string `json:"message"`
+			} `json:"errors"`
+		} `json:"stacks"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, out)
+	}
+	if len(doc.Stacks) != 1 || len(doc.Stacks[0].Errors) != 2 {
+		t.Fatalf("want one stack with two errors, got %+v", doc.Stacks)
+	}
+	e := doc.Stacks[0].Errors[0]
+	if e.Line != 5 || e.Column != 17 || e.Path != "services.web.deploy.replicas" || !strings.HasSuffix(e.File, "compose.yml") || e.Message == "" {
+		t.Errorf("first error = %+v, want compose.yml:5:17 services.web.deploy.replicas with a message", e)
+	}
+}
