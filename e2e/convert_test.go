@@ -26,7 +26,7 @@ func compareWithConvert(t *testing.T, ctx context.Context, c dockertruth.Case, s
 	if ours.ErrPaths == nil && errors.As(err, &one) {
 		ours.ErrPaths = []string{one.Path}
 	}
-	report, err := dockertruth.Check(c.Name, ours, st, truth, dockertruth.Deliberate())
+	report, err := dockertruth.Check(c.Name, ours, st, truth, dockertruth.Deliberate(), dockertruth.Relaxations())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +35,9 @@ func compareWithConvert(t *testing.T, ctx context.Context, c dockertruth.Case, s
 	}
 	for _, d := range report.Known {
 		t.Logf("known: %s (%s)", d.Format("ours", "docker"), d.Rule.Why)
+	}
+	if rx := report.Relaxed; rx != nil {
+		t.Logf("Docker rejects at %s, which swarmops accepts on purpose: %s", rx.Field, rx.Why)
 	}
 	diffs, err := dockertruth.Compare(c.Name, truth.Sent, truth.Inspected, dockertruth.DaemonAdds())
 	if err != nil {

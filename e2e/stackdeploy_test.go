@@ -25,12 +25,13 @@ var update = flag.Bool("update", false, "rewrite stackspec/testdata/docker/*.jso
 // clone, as stackspec's tests expect them.
 const (
 	stacksDir   = "../../shared/stacks"
+	localDir    = "../stackspec/testdata/stacks" // stacks of swarmops's own, each showing one behaviour
 	fixturesDir = "../stackspec/testdata/fixtures"
 	truthDir    = "../stackspec/testdata/docker"
 )
 
-// TestDockerStackDeployMatchesConvert deploys every shared stack with the
-// real `docker stack deploy` and holds stackspec's conversion to what Docker
+// TestDockerStackDeployMatchesConvert deploys every shared stack, and each
+// of stackspec/testdata/stacks, with the real `docker stack deploy` and holds stackspec's conversion to what Docker
 // created: the request bodies the CLI sent (through a recording proxy), and
 // what the engine then reports. Differences the Deliberate table does not
 // name fail the test.
@@ -46,6 +47,11 @@ func TestDockerStackDeployMatchesConvert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	local, err := dockertruth.Cases(localDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, local...)
 	requireSwarmManager(t, ctx, eng)
 
 	staged := make([]*dockertruth.Staged, len(cases))

@@ -15,11 +15,16 @@ import (
 // -update) against Convert: both reject or both accept, and then every
 // service, network, secret and config, and every warning, is Docker's, or
 // the difference is named in dockertruth.Deliberate and docs/compat.md.
+// Where Docker rejects a stack for a reason dockertruth.Relaxations names,
+// swarmops accepts the stack (its golden file pins the output), or rejects
+// it for its other faults.
 func TestConvertMatchesDockerTruth(t *testing.T) {
 	rules := dockertruth.Deliberate()
 	used := make([]bool, len(rules))
+	relaxed := dockertruth.Relaxations()
+	relaxedUsed := make([]bool, len(relaxed))
 	recorded := map[string]bool{}
-	for _, s := range sharedStacks(t) {
+	for _, s := range recordedStacks(t) {
 		file := filepath.Join("testdata", "docker", s.Name+".json")
 		recorded[file] = true
 		t.Run(s.Name, func(t *testing.T) {
@@ -30,9 +35,14 @@ func TestConvertMatchesDockerTruth(t *testing.T) {
 			st, opts := s.stage(t)
 			spec, err := loadAndConvert(context.Background(), opts)
 			ours := dockertruth.Ours{Spec: spec, Err: err, ErrPaths: errorPaths(err)}
-			report, err := dockertruth.Check(s.Name, ours, st, truth, rules)
+			report, err := dockertruth.Check(s.Name, ours, st, truth, rules, relaxed)
 			if err != nil {
 				t.Fatal(err)
+			}
+			for i := range relaxed {
+				if &relaxed[i] == report.Relaxed {
+					relaxedUsed[i] = true
+				}
 			}
 			for _, p := range report.Problems {
 				t.Error(p)
@@ -61,6 +71,11 @@ func TestConvertMatchesDockerTruth(t *testing.T) {
 	for i, u := range used {
 		if !u {
 			t.Errorf("Deliberate rule %s (%s) explains no difference: remove it, and its entry in docs/compat.md", rules[i].Path, rules[i].Why)
+		}
+	}
+	for i, u := range relaxedUsed {
+		if !u {
+			t.Errorf("Relaxations entry %s at %s explains no rejection of Docker's: remove it, and its entry in docs/compat.md", relaxed[i].Case, relaxed[i].Field)
 		}
 	}
 }

@@ -30,6 +30,8 @@ type modelFacts struct {
 	// compose-go's splitter stops at && and ;, which a string command
 	// often holds.
 	argv map[string]map[string]string
+	// warnings are Docker's notes on the model (a ~ it cannot expand).
+	warnings []string
 }
 
 func readModelFacts(model map[string]any) modelFacts {

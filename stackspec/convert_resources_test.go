@@ -37,6 +37,10 @@ func TestConvertResources(t *testing.T) {
 			&swarm.ResourceRequirements{Limits: &swarm.Limit{NanoCPUs: 2_000_000_000}}},
 		{"fractions stay exact", "    deploy:\n      resources:\n        limits:\n          cpus: \"0.333\"\n", nil,
 			&swarm.ResourceRequirements{Limits: &swarm.Limit{NanoCPUs: 333_000_000}}},
+		// Docker's version 3 schema wants a string; the compose
+		// specification allows a number, and it means the same.
+		{"cpus written as a number", "    deploy:\n      resources:\n        limits:\n          cpus: 0.50\n        reservations:\n          cpus: 2\n", nil,
+			&swarm.ResourceRequirements{Limits: &swarm.Limit{NanoCPUs: 500_000_000}, Reservations: &swarm.Resources{NanoCPUs: 2_000_000_000}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,8 +52,6 @@ func TestConvertResources(t *testing.T) {
 
 func TestConvertResourceErrors(t *testing.T) {
 	tests := []struct{ name, keys, path, msg string }{
-		{"cpus as a number, which Docker's format refuses", "    deploy:\n      resources:\n        limits:\n          cpus: 0.5\n",
-			"services.web.deploy.resources.limits.cpus", "quote it"},
 		{"too fine", "    deploy:\n      resources:\n        limits:\n          cpus: \"0.0000000001\"\n",
 			"services.web.deploy.resources.limits.cpus", "finer than a billionth"},
 		{"devices", "    deploy:\n      resources:\n        reservations:\n          devices:\n            - capabilities: [gpu]\n",
@@ -60,4 +62,12 @@ func TestConvertResourceErrors(t *testing.T) {
 			wantErrorAt(t, inlineStack{yaml: serviceYAML(tt.keys)}.convertErr(t), tt.path, tt.msg)
 		})
 	}
+}
+
+// TestLoadRefusesMemoryAsNumber pins the one resource type check kept from
+// Docker's format: the compose specification wants a memory amount as a
+// string too, and a bare number would count bytes.
+func TestLoadRefusesMemoryAsNumber(t *testing.T) {
+	errs := inlineStack{yaml: serviceYAML("    deploy:\n      resources:\n        reservations:\n          memory: 512\n")}.loadErr(t)
+	wantErrorAt(t, errs, "services.web.deploy.resources.reservations.memory", "must be a string")
 }

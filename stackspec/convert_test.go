@@ -2,7 +2,9 @@ package stackspec
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -337,7 +339,8 @@ func TestConvertDockerRefusals(t *testing.T) {
 		{"an invalid image reference", "services:\n  web:\n    image: Nginx:latest\n", "services.web.image", "invalid image reference"},
 		{"a forbidden key", "services:\n  web:\n    image: nginx\n    mem_limit: 1g\n", "services.web.mem_limit", "deploy.resources.limits.memory"},
 		{"a key outside the version 3 format", "services:\n  web:\n    image: nginx\n    group_add: [wheel]\n", "services.web.group_add", "not in the version 3 file format"},
-		{"profiles", "services:\n  web:\n    image: nginx\n    profiles: [dev]\n", "services.web.profiles", "not in the version 3 file format"},
+		{"profiles", "services:\n  web:\n    image: nginx\n    profiles: [dev]\n", "services.web.profiles", "has no profiles"},
+		{"scale", "services:\n  web:\n    image: nginx\n    scale: 2\n", "services.web.scale", "set deploy.replicas"},
 		{"a top-level key outside the format", "name: x\nservices:\n  web:\n    image: nginx\n", "name", "top-level key"},
 		{"extends", "services:\n  base:\n    image: nginx\n  web:\n    extends: base\n", "services.web.extends", "extends"},
 	}
@@ -408,8 +411,7 @@ func TestConvertSharedStacks(t *testing.T) {
 	// it is; the others convert.
 	missing := func(paths ...string) []string { return paths }
 	asIs := map[string][]string{
-		"003": missing("services.result", "services.result.depends_on", "services.seed", "services.seed.depends_on",
-			"services.seed.profiles", "services.vote", "services.vote.depends_on", "services.worker", "services.worker.depends_on"),
+		"003": missing("services.result", "services.seed", "services.seed.profiles", "services.vote", "services.worker"),
 		"004": missing("configs.caddy_config.file", "configs.dockerd_config.file", "configs.node_rules.file", "configs.task_rules.file"),
 		"011": missing("configs.my_config.file"),
 		"016": missing("services.grafana.env_file.0"),
@@ -420,7 +422,7 @@ func TestConvertSharedStacks(t *testing.T) {
 		"043": missing("configs.elastic_config.file", "configs.kibana_config.file", "configs.logstash_config.file", "configs.logstash_pipeline.file"),
 		"048": missing("configs.config4", "secrets.secret4"),
 		"049": missing("configs.config1.file", "configs.config2.file", "secrets.secret1.file", "secrets.secret2.file"),
-		"050": missing("services.result-app", "services.voting-app", "services.worker", "version"),
+		"050": missing("services.result-app", "services.voting-app", "services.worker"),
 		"058": missing("secrets.kong_postgres_password.file"),
 		"059": missing("services.db.env_file.0", "services.nzyme.env_file.0"),
 		"060": missing("services.foo.deploy.replicas"),
@@ -431,7 +433,6 @@ func TestConvertSharedStacks(t *testing.T) {
 		"026": missing("services.logstash"),
 		"048": missing("configs.config4", "secrets.secret4"),
 		"050": asIs["050"],
-		"059": missing("services.db.deploy.resources.limits.cpus", "services.nzyme.deploy.resources.limits.cpus"),
 		"060": asIs["060"],
 	}
 	for _, f := range files {
@@ -587,29 +588,62 @@ func TestConvertOverrideFiles(t *testing.T) {
 	}
 }
 
-func TestConvertVersionChecks(t *testing.T) {
+// TestConvertIgnoresVersion pins that the version key decides nothing:
+// the compose specification made it obsolete. Docker reads only version 3
+// files and wants one version in all the files of a deploy; swarmops
+// converts them all alike (docs/compat.md).
+func TestConvertIgnoresVersion(t *testing.T) {
 	base := "services:\n  web:\n    image: nginx\n"
 	tests := []struct {
 		name     string
 		versions []string
-		msg      string
 	}{
-		{"version 3 files convert", []string{`version: "3.8"`}, ""},
-		{"no version and 3 mean the newest", []string{"", `version: "3"`}, ""},
-		{"version 2 is refused", []string{`version: "2"`}, "reads version 3 files"},
-		{"files naming different versions are refused", []string{`version: "3.7"`, `version: "3.3"`}, "versions 3.7 and 3.3"},
+		{"version 3", []string{`version: "3.8"`}},
+		{"no version, and 3", []string{"", `version: "3"`}},
+		{"version 2", []string{`version: "2"`}},
+		{"an unknown version", []string{`version: "9.9"`}},
+		{"files naming different versions", []string{`version: "3.7"`, `version: "3.3"`}},
 	}
+	var want []byte
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := inlineStack{yaml: tt.versions[0] + "\n" + base}
 			for _, v := range tt.versions[1:] {
 				s.extra = append(s.extra, v+"\n"+base)
 			}
-			if tt.msg == "" {
-				s.convert(t)
-				return
+			got, err := json.Marshal(s.convert(t))
+			if err != nil {
+				t.Fatal(err)
 			}
-			wantErrorAt(t, s.convertErr(t), "version", tt.msg)
+			if want == nil {
+				want = got
+			} else if string(got) != string(want) {
+				t.Errorf("the conversion depends on the version:\n%s\nwant\n%s", got, want)
+			}
 		})
 	}
+}
+
+// TestConvertAcceptsDependsOnConditions pins the long form of depends_on,
+// which Docker's version 3 schema refuses: Convert ignores depends_on in
+// either form, as Docker ignores the list.
+func TestConvertAcceptsDependsOnConditions(t *testing.T) {
+	const services = `services:
+  db:
+    image: postgres
+  web:
+    image: nginx
+    depends_on:
+%s`
+	long := inlineStack{yaml: fmt.Sprintf(services, `      db:
+        condition: service_healthy
+        required: false
+        restart: true
+`)}.convert(t)
+	short := inlineStack{yaml: fmt.Sprintf(services, "      - db\n")}.convert(t)
+	if !reflect.DeepEqual(long, short) {
+		t.Errorf("depends_on with conditions converts to\n%+v\nwant what the list gives\n%+v", long, short)
+	}
+	errs := inlineStack{yaml: fmt.Sprintf(services, "      db:\n        condition: when_ready\n")}.loadErr(t)
+	wantErrorAt(t, errs, "services.web.depends_on.db.condition", "must be one of")
 }

@@ -181,11 +181,17 @@ func (s *sources) wrapInto(out *ErrorList, err error, file string) {
 			return
 		}
 	}
+	// A message of no known form: it is about the file compose-go names,
+	// or, when it names none, the first (where the merge starts), as a
+	// whole.
 	e := &Error{File: file, Msg: cleanMsg(msg)}
 	if file != "" {
 		e.File = s.fileNamed(file)
-	} else if len(s.files) == 1 {
+	} else if len(s.files) > 0 {
 		e.File = s.files[0]
+	}
+	if root := s.root(e.File); root != nil {
+		e.Line, e.Column = root.Line, root.Column
 	}
 	*out = append(*out, e)
 }

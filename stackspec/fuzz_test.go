@@ -79,7 +79,7 @@ func loadConvertDigest(t *testing.T, dir string, env map[string]string, data []b
 }
 
 // checkPlaced reports unless err is an ErrorList whose every entry names a
-// file: a person must always learn where the problem is.
+// file and a line: a person must always learn where the problem is.
 func checkPlaced(t *testing.T, err error) {
 	t.Helper()
 	var list ErrorList
@@ -91,8 +91,8 @@ func checkPlaced(t *testing.T, err error) {
 		t.Error("empty ErrorList returned as an error")
 	}
 	for _, e := range list {
-		if e.File == "" || e.Msg == "" {
-			t.Errorf("error without a file or message: %#v", e)
+		if e.File == "" || e.Line <= 0 || e.Msg == "" {
+			t.Errorf("error without a file, line or message: %#v", e)
 		}
 	}
 }

@@ -26,12 +26,13 @@ func loadAndConvert(ctx context.Context, opts Options) (*api.StackSpec, error) {
 	return Convert(l)
 }
 
-// TestGoldenSharedStacks converts every shared stack and compares the
+// TestGoldenSharedStacks converts every shared stack, and every stack of
+// testdata/stacks, and compares the
 // StackSpec, as indented JSON, with testdata/golden/<case>.json; a stack
 // that is rejected has testdata/golden/<case>.err with the error text
 // instead. -update rewrites them.
 func TestGoldenSharedStacks(t *testing.T) {
-	stacks := sharedStacks(t)
+	stacks := recordedStacks(t)
 	want := map[string]bool{}
 	for _, s := range stacks {
 		t.Run(s.Name, func(t *testing.T) {
@@ -121,7 +122,7 @@ func lineDiff(want, got string) string {
 // person can act on it.
 func TestRejectedStacksNamePlace(t *testing.T) {
 	rejected := 0
-	for _, s := range sharedStacks(t) {
+	for _, s := range recordedStacks(t) {
 		_, opts := s.stage(t)
 		_, err := loadAndConvert(context.Background(), opts)
 		if err == nil {
@@ -148,9 +149,9 @@ func TestRejectedStacksNamePlace(t *testing.T) {
 			}
 		})
 	}
-	// The shared stacks include files Docker rejects (an old compose
-	// version, a replica count on a global service): if none is rejected,
-	// the test above checked nothing.
+	// The shared stacks include files swarmops rejects as Docker does
+	// (services without an image, a replica count on a global service): if
+	// none is rejected, the test above checked nothing.
 	if rejected == 0 {
 		t.Error("no shared stack was rejected; Docker rejects several")
 	}

@@ -10,7 +10,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -112,7 +114,7 @@ func Load(ctx context.Context, opts Options) (*Loaded, error) {
 	return &Loaded{
 		Namespace:  opts.Namespace,
 		Project:    project,
-		Warnings:   append(portWarnings(project), loadWarnings(raw)...),
+		Warnings:   slices.Concat(portWarnings(project), facts.warnings, loadWarnings(raw)),
 		src:        src,
 		docker:     dockerFindings(raw, lookupIn(env)),
 		hosts:      facts.hosts,
@@ -129,15 +131,20 @@ func lookupIn(env map[string]string) template.Mapping {
 }
 
 func checkOptions(opts Options) error {
+	// These are no file's fault, but name the stack's first file when
+	// there is one: every Error names a file but for a load of none.
 	var errs ErrorList
+	first := ""
 	if len(opts.Files) == 0 {
 		errs = append(errs, &Error{Msg: "no compose file given: name at least one"})
+	} else {
+		first = opts.Files[0]
 	}
 	if strings.TrimSpace(opts.Namespace) == "" {
-		errs = append(errs, &Error{Msg: "no stack name given: every object is named after its stack, so name one"})
+		errs = append(errs, &Error{File: first, Msg: "no stack name given: every object is named after its stack, so name one"})
 	}
 	if opts.Contents != nil && len(opts.Contents) != len(opts.Files) {
-		errs = append(errs, &Error{Msg: fmt.Sprintf("%d contents for %d files: give one per file, or none", len(opts.Contents), len(opts.Files))})
+		errs = append(errs, &Error{File: first, Msg: fmt.Sprintf("%d contents for %d files: give one per file, or none", len(opts.Contents), len(opts.Files))})
 	}
 	if len(errs) > 0 {
 		return errs
@@ -221,7 +228,7 @@ func interpolationEnv(opts Options, workingDir string) (map[string]string, error
 			return v, ok
 		})
 		if err != nil {
-			errs = append(errs, &Error{File: f, Msg: "cannot parse the env file: " + err.Error()})
+			errs = append(errs, envFileError(f, b, err))
 			continue
 		}
 		maps.Copy(fromFiles, vars)
@@ -231,6 +238,22 @@ func interpolationEnv(opts Options, workingDir string) (map[string]string, error
 	}
 	maps.Copy(fromFiles, environ)
 	return fromFiles, nil
+}
+
+// envLine is the line compose-go's env file parser names in its errors.
+var envLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// envFileError places a parse error of an env file at its line. The parser
+// names the line after the last for a quote left open: that is the last.
+func envFileError(file string, data []byte, err error) *Error {
+	e := &Error{File: file, Line: 1, Msg: "cannot parse the env file: " + err.Error()}
+	if m := envLine.FindStringSubmatch(err.Error()); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = "cannot parse the env file: " + m[2]
+	}
+	last := bytes.Count(bytes.TrimRight(data, "\n"), []byte("\n")) + 1
+	e.Line = max(1, min(e.Line, last))
+	return e
 }
 
 func osEnviron() map[string]string {
@@ -256,14 +279,22 @@ func loadProject(ctx context.Context, opts Options, contents [][]byte, workingDi
 		// compose-go writes COMPOSE_PROJECT_NAME into this map: give it a copy.
 		Environment: maps.Clone(env),
 	}
+	merged, err := replaceWholeObjects(src, contents)
+	if err != nil {
+		return nil, modelFacts{}, err
+	}
 	for i, f := range opts.Files {
-		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: f, Content: contents[i]})
+		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: f, Content: merged[i]})
 	}
 	lookup := lookupIn(env)
 	options := []func(*loader.Options){func(o *loader.Options) {
-		// The namespace may hold characters compose project names may not;
-		// Convert names every object itself, so any valid name will do.
-		o.SetProjectName(projectName(opts.Namespace), true)
+		// The namespace may hold characters compose project names may not,
+		// and compose-go leaks the name into pass-through variables:
+		// unsetProjectName finds it there by this placeholder.
+		o.SetProjectName(projectPlaceholder, true)
+		// compose-go expands ~ from the process's HOME, everywhere;
+		// resolveModelPaths resolves paths as Docker does.
+		o.ResolvePaths = false
 		// Normalisation would inject compose's own defaults (default
 		// network, cleaned mount targets, names); Convert applies Docker's.
 		o.SkipNormalization = true
@@ -288,7 +319,10 @@ func loadProject(ctx context.Context, opts Options, contents [][]byte, workingDi
 	if err != nil {
 		return nil, modelFacts{}, err
 	}
+	unsetProjectName(model, env)
+	pathWarnings := resolveModelPaths(model, workingDir, env)
 	facts := readModelFacts(model)
+	facts.warnings = pathWarnings
 	project, err := loader.ModelToProject(model, loader.ToOptions(&details, options), details)
 	if err != nil {
 		return nil, facts, err
@@ -299,6 +333,10 @@ func loadProject(ctx context.Context, opts Options, contents [][]byte, workingDi
 		return nil, facts, errs.sorted(opts.Files)
 	}
 	project.ComposeFiles = slices.Clone(opts.Files)
+	// What compose-go was given stays inside Load: the project is named
+	// after the stack, and its environment is the stack's.
+	project.Name = projectName(opts.Namespace)
+	project.Environment = maps.Clone(env)
 	return project, facts, nil
 }
 

@@ -94,7 +94,7 @@ func parseDocuments(file string, data []byte) ([]*yaml.Node, ErrorList) {
 	}
 	if len(docs) == 0 {
 		// docker stack deploy refuses an empty file too, override or not.
-		return nil, ErrorList{{File: file, Msg: "the file is empty: a compose file needs at least a services: mapping"}}
+		return nil, ErrorList{{File: file, Line: 1, Msg: "the file is empty: a compose file needs at least a services: mapping"}}
 	}
 	return docs, nil
 }
@@ -102,10 +102,11 @@ func parseDocuments(file string, data []byte) ([]*yaml.Node, ErrorList) {
 // yamlMark finds the positions go-yaml writes into its messages:
 // "line 3, column 7" or just "line 3". A message may carry two, the context
 // ("while parsing a flow sequence at line 1, column 4") and then the place of
-// the problem itself.
+// the problem itself. go-yaml writes "<unknown position>" for a line it
+// holds as 0, which for a parser error is the first line (see syntaxError).
 var (
-	yamlContext = regexp.MustCompile(`^(.+?) at line (\d+)(?:, column (\d+))?: `)
-	yamlMark    = regexp.MustCompile(`^line (\d+)(?:, column (\d+))?: `)
+	yamlContext = regexp.MustCompile(`^(.+?) at (?:line (\d+)(?:, column (\d+))?|<unknown position>): `)
+	yamlMark    = regexp.MustCompile(`^(?:line (\d+)(?:, column (\d+))?|<unknown position>): `)
 	yamlOffset  = regexp.MustCompile(`^offset (\d+): `)
 )
 
@@ -135,7 +136,10 @@ func syntaxError(file string, data []byte, err error) *Error {
 	context := ""
 	if m := yamlContext.FindStringSubmatch(msg); m != nil {
 		e.Line, e.Column = mark(m[2], m[3])
-		context = fmt.Sprintf("%s at line %d", m[1], e.Line)
+		context = m[1]
+		if e.Line > 0 {
+			context += fmt.Sprintf(" at line %d", e.Line)
+		}
 		if e.Column > 0 {
 			context += fmt.Sprintf(", column %d", e.Column)
 		}
@@ -145,7 +149,9 @@ func syntaxError(file string, data []byte, err error) *Error {
 		// compose-go puts its own "line N: " before go-yaml's: the last
 		// one is where the problem is.
 		for m := yamlMark.FindStringSubmatch(msg); m != nil; m = yamlMark.FindStringSubmatch(msg) {
-			e.Line, e.Column = mark(m[1], m[2])
+			if line, col := mark(m[1], m[2]); line > 0 {
+				e.Line, e.Column = line, col
+			}
 			msg = msg[len(m[0]):]
 		}
 	} else if m := yamlOffset.FindStringSubmatch(msg); m != nil {
@@ -466,9 +472,21 @@ func (s *sources) lookup(parts []string, only string, match func(*yaml.Node) boo
 		} else if len(s.files) > 0 {
 			file = s.files[0]
 		}
-		return place{file: file, complete: len(parts) == 0}
+		// Nothing of the path is written: the problem is the file's, and
+		// its first key is where a person starts reading.
+		return place{file: file, val: s.root(file), complete: len(parts) == 0}
 	}
 	return best
+}
+
+// root is the top-level mapping of a file's first document, or nil.
+func (s *sources) root(file string) *yaml.Node {
+	for i, f := range s.files {
+		if f == file && len(s.docs[i]) > 0 {
+			return s.docs[i][0]
+		}
+	}
+	return nil
 }
 
 // lookupIn prefers the file compose-go named in its message; a value the

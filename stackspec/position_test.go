@@ -73,8 +73,8 @@ func TestLocate(t *testing.T) {
 		{"services.api.deploy.resources.limits.cpus", 30, 5},
 		{"services.web.ports.7", 14, 5},
 		{"services.db.image", 11, 1},
-		// Nothing of the path is written: the file, no line.
-		{"configs.app", 0, 0},
+		// Nothing of the path is written: the file, at its first key.
+		{"configs.app", 1, 1},
 	}
 	for _, tt := range tests {
 		file, line, col := s.locate(tt.path)
@@ -104,7 +104,7 @@ func TestLocateLastFileWins(t *testing.T) {
 		{"services.web.deploy", "override.yml", 4, 5},                        // both: the later
 		{"services.web.deploy.rollback_config", "override.yml", 4, 5},        // nearest ancestor, later file
 		{"services.api.deploy.placement.preferences", "base.yml", 31, 7},     // only the first has the ancestor
-		{"secrets.db", "base.yml", 0, 0},                                     // nowhere: the first file
+		{"secrets.db", "base.yml", 1, 1},                                     // nowhere: the first file, at its first key
 	}
 	for _, tt := range tests {
 		file, line, col := s.locate(tt.path)
@@ -148,8 +148,8 @@ func TestNewSourcesErrors(t *testing.T) {
 		content string
 		want    string
 	}{
-		{"empty", "", `c.yml: the file is empty: a compose file needs at least a services: mapping`},
-		{"only comments", "# nothing here\n\n# still nothing\n", `c.yml: the file is empty: a compose file needs at least a services: mapping`},
+		{"empty", "", `c.yml:1: the file is empty: a compose file needs at least a services: mapping`},
+		{"only comments", "# nothing here\n\n# still nothing\n", `c.yml:1: the file is empty: a compose file needs at least a services: mapping`},
 		{"top level list", "- web\n- db\n", `c.yml:1:1: the top level must be a mapping of keys such as services: and networks:, got a list`},
 		{"top level scalar", "services\n", `c.yml:1:1: the top level must be a mapping of keys such as services: and networks:, got "services"`},
 		{"bad indentation", "services:\n  web:\n    image: x\n   ports: []\n",

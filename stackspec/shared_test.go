@@ -12,6 +12,12 @@ import (
 // /work/shared beside the clone.
 const sharedStacksDir = "../../shared/stacks"
 
+// localStacksDir holds stack files of swarmops's own, each showing one
+// behaviour of docker stack deploy that no shared stack does (a merge of
+// top-level objects, what a pass-through variable sees). Docker's truth is
+// recorded for them as for the shared ones.
+const localStacksDir = "testdata/stacks"
+
 // sharedStack is one deploy of the shared stacks: a file, or a base file
 // with its override (025 with 026), as dockertruth.Cases lists them.
 type sharedStack struct {
@@ -29,6 +35,21 @@ func sharedStacks(t testing.TB) []sharedStack {
 	out := make([]sharedStack, len(cases))
 	for i, c := range cases {
 		out[i] = sharedStack{c}
+	}
+	return out
+}
+
+// recordedStacks lists the shared stacks and the local ones: every case
+// whose Docker truth is recorded under testdata/docker.
+func recordedStacks(t testing.TB) []sharedStack {
+	t.Helper()
+	local, err := dockertruth.Cases(localStacksDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := sharedStacks(t)
+	for _, c := range local {
+		out = append(out, sharedStack{c})
 	}
 	return out
 }

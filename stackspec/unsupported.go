@@ -84,7 +84,12 @@ var deprecatedServiceKeys = map[string]string{
 
 // The service keys of the version 3 file format (3.13, the newest) that
 // docker stack deploy validates against; the compose specification has
-// more, and Docker rejects a file that uses them.
+// more, and Docker rejects a file that uses them. swarmops rejects them too:
+// Docker's conversion gives none of them a meaning on a swarm service, so
+// accepting one would mean ignoring it or inventing a conversion, and
+// several duplicate a deploy: setting with rules of their own. (Where only
+// the form of a key Docker knows differs, swarmops follows the compose
+// specification: see docs/compat.md, "Accepted where Docker rejects".)
 var dockerServiceKeys = keySet(
 	"build", "cap_add", "cap_drop", "cgroup_parent", "cgroupns_mode",
 	"command", "configs", "container_name", "credential_spec", "depends_on",
@@ -98,6 +103,20 @@ var dockerServiceKeys = keySet(
 	"userns_mode", "volumes", "working_dir",
 )
 
+// composeOnlyServiceKeys say, for the compose specification's service keys
+// that real files carry over from docker compose, what to write instead.
+var composeOnlyServiceKeys = map[string]string{
+	"profiles":        "docker stack deploy has no profiles: it would deploy every service, those of profiles docker compose leaves off too; remove profiles, and the services this stack should not run",
+	"scale":           "docker stack deploy does not accept scale; set deploy.replicas",
+	"cpus":            "docker stack deploy does not accept cpus on a service; set deploy.resources.limits.cpus",
+	"mem_reservation": "docker stack deploy does not accept mem_reservation; set deploy.resources.reservations.memory",
+	"pids_limit":      "docker stack deploy does not accept pids_limit; set deploy.resources.limits.pids",
+	"platform":        "docker stack deploy does not accept platform; constrain the nodes with deploy.placement.constraints (node.platform.os, node.platform.arch)",
+	"gpus":            "docker stack deploy does not accept gpus; reserve them with deploy.resources.reservations.generic_resources",
+}
+
+// The top-level keys docker stack deploy reads. name (the stack's name is
+// the one it is deployed under), include and models stay refused.
 var dockerTopLevelKeys = keySet("version", "services", "networks", "volumes", "secrets", "configs")
 
 func keySet(keys ...string) map[string]bool {
@@ -113,7 +132,6 @@ func keySet(keys ...string) map[string]bool {
 // the value.
 func dockerFindings(raw []rawFile, lookup template.Mapping) []dockerFinding {
 	found := map[string]string{}
-	checkVersions(raw, found)
 	for _, f := range raw {
 		for _, doc := range f.docs {
 			for key := range doc {
@@ -127,11 +145,12 @@ func dockerFindings(raw []rawFile, lookup template.Mapping) []dockerFinding {
 					switch {
 					case forbiddenServiceKeys[key] != "":
 						found[path] = forbiddenServiceKeys[key]
+					case composeOnlyServiceKeys[key] != "":
+						found[path] = composeOnlyServiceKeys[key]
 					case !dockerServiceKeys[key] && !strings.HasPrefix(key, "x-"):
 						found[path] = fmt.Sprintf("docker stack deploy does not accept %q in a service (it is not in the version 3 file format); remove it", key)
 					}
 				}
-				checkServiceTypes("services."+name, svc, found)
 				checkDuplicateTargets("services."+name, svc, lookup, found)
 			}
 		}
@@ -194,7 +213,9 @@ func loadWarnings(raw []rawFile) []string {
 // externalNameWarnings are Docker's notes on `external: {name: x}`, which
 // it reads as `name: x` plus `external: true` and, from the file format
 // version where `name` arrived, calls deprecated. Docker compares against
-// the first file's version.
+// the first file's version. The warning is the one thing the version key
+// still decides: swarmops accepts any version, and files that name
+// different ones (docs/compat.md).
 func externalNameWarnings(raw []rawFile) []string {
 	version := "3.13"
 	if len(raw) > 0 && len(raw[0].docs) > 0 {
@@ -255,57 +276,6 @@ func versionAtLeast(v, other string) bool {
 		}
 	}
 	return true
-}
-
-// dockerVersions are the file format versions docker stack deploy reads.
-var dockerVersions = keySet("3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
-
-// checkVersions makes Docker's version checks, which Load does not: the
-// key is ignored there, but Docker reads only version 3 files, and all the
-// files of one deploy must name the same version (no version, or "3",
-// meaning the newest).
-func checkVersions(raw []rawFile, found map[string]string) {
-	first := ""
-	for i, f := range raw {
-		version := "3.13"
-		if len(f.docs) > 0 {
-			if v, ok := f.docs[0]["version"]; ok {
-				if s := fmt.Sprint(v); s != "" && s != "3" {
-					version = s
-				}
-			}
-		}
-		if i == 0 {
-			first = version
-		}
-		switch {
-		case version != first:
-			found["version"] = fmt.Sprintf("the files name versions %s and %s: docker stack deploy needs one version in all of them", first, version)
-		case !dockerVersions[version]:
-			found["version"] = fmt.Sprintf("docker stack deploy reads version 3 files (3.0 to 3.13), not %s: set version: \"3.8\" or remove the key, and check the file against that format", version)
-		}
-	}
-}
-
-// checkServiceTypes makes the type checks of Docker's format that the
-// compose specification relaxed: depends_on is only a list of names, and
-// CPU and memory amounts are strings.
-func checkServiceTypes(base string, svc map[string]any, found map[string]string) {
-	if _, ok := svc["depends_on"].(map[string]any); ok {
-		found[base+".depends_on"] = "docker stack deploy accepts depends_on only as a list of service names (which it ignores); drop the conditions"
-	}
-	deploy, _ := svc["deploy"].(map[string]any)
-	resources, _ := deploy["resources"].(map[string]any)
-	for _, kind := range []string{"limits", "reservations"} {
-		r, _ := resources[kind].(map[string]any)
-		for _, key := range []string{"cpus", "memory"} {
-			if v, ok := r[key]; ok {
-				if _, isString := v.(string); !isString {
-					found[base+".deploy.resources."+kind+"."+key] = fmt.Sprintf("docker stack deploy needs a string here: quote it (\"%v\")", v)
-				}
-			}
-		}
-	}
 }
 
 // checkDuplicateTargets finds two volumes, or two secrets or configs,

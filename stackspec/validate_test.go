@@ -426,7 +426,7 @@ func TestWrapMessageForms(t *testing.T) {
 			errors.New("error while interpolating services.web.image: required variable A is missing a value"),
 			errors.New("dependency cycle detected: a -> b -> a"),
 		), []string{
-			`c.yml: dependency cycle detected: a -> b -> a`,
+			`c.yml:1:1: dependency cycle detected: a -> b -> a`,
 			`c.yml:3:12: services.web.image: required variable A is missing a value: set A in the environment or the .env file`,
 		}},
 		{fmt.Errorf("load stack: %w", errors.New("services.web.image: must not be empty")),
@@ -436,7 +436,7 @@ func TestWrapMessageForms(t *testing.T) {
 		{ErrorList{positioned}, []string{positioned.Error()}},
 		{positioned, []string{positioned.Error()}},
 		{errors.New("something compose-go says\nover two lines: invalid compose project"),
-			[]string{`c.yml: something compose-go says over two lines`}},
+			[]string{`c.yml:1:1: something compose-go says over two lines`}},
 	}
 	for _, tt := range tests {
 		var got []string

@@ -16,6 +16,9 @@ type Report struct {
 	Problems []string
 	// Known are the differences Deliberate explains.
 	Known []Diff
+	// Relaxed is the entry that explains Docker's rejection, when swarmops
+	// deliberately does not make it.
+	Relaxed *Relaxed
 }
 
 // Ours is swarmops's conversion of one case: the spec, or the error Load
@@ -27,12 +30,29 @@ type Ours struct {
 }
 
 // Check compares swarmops's conversion of a staged case with the truth
-// Docker recorded for it. Both must reject the stack or both accept it.
-// When both reject and Docker's error names a field, one of ours must name
-// it too (or a field inside it). When both accept, every object Docker's
-// CLI sent must equal ours, and so must the warnings.
-func Check(caseName string, ours Ours, st *Staged, truth *Truth, rules []Rule) (*Report, error) {
+// Docker recorded for it. Both must reject the stack or both accept it,
+// unless relaxed names Docker's rejection as one swarmops does not make:
+// then swarmops accepts the stack, or rejects it for its other faults, as
+// the entry says. When both reject and Docker's error names a field, one of
+// ours must name it too (or a field inside it). When both accept, every
+// object Docker's CLI sent must equal ours, and so must the warnings.
+func Check(caseName string, ours Ours, st *Staged, truth *Truth, rules []Rule, relaxed []Relaxed) (*Report, error) {
 	r := &Report{}
+	if truth.Rejected {
+		at := DockerErrorPath(truth.Stderr)
+		if rx := relaxedFor(caseName, at, relaxed); rx != nil {
+			r.Relaxed = rx
+			switch {
+			case rx.Accepts && ours.Err != nil:
+				r.Problems = append(r.Problems, fmt.Sprintf("Docker rejects the stack at %s, which swarmops accepts on purpose (%s), and nothing else is wrong with it; Convert rejects it: %s",
+					at, rx.Why, st.Scrub(ours.Err.Error())))
+			case !rx.Accepts && ours.Err == nil:
+				r.Problems = append(r.Problems, fmt.Sprintf("Docker rejects the stack at %s, which swarmops accepts on purpose, but the stack has other faults (%s); Convert accepts it",
+					at, rx.Why))
+			}
+			return r, nil
+		}
+	}
 	switch {
 	case truth.Rejected && ours.Err == nil:
 		r.Problems = append(r.Problems, "Docker rejects the stack, Convert accepts it; Docker said: "+lastLine(truth.Stderr))

@@ -263,25 +263,40 @@ func TestDockerErrorPath(t *testing.T) {
 func TestCheckRejections(t *testing.T) {
 	st := &Staged{Dir: t.TempDir()}
 	rejected := &Truth{Rejected: true, Stderr: "services.worker.depends_on must be a list\n"}
+	relaxed := []Relaxed{
+		{Case: "other", Field: "services.*.depends_on", Accepts: true},
+		{Case: "faulty", Field: "services.*.depends_on"},
+		{Case: "clean", Field: "services.*.depends_on", Accepts: true},
+		{Case: "elsewhere", Field: "services.*.image", Accepts: true},
+	}
 	for _, tc := range []struct {
-		name  string
-		ours  Ours
-		truth *Truth
-		want  int // problems
+		name, caseName string
+		ours           Ours
+		truth          *Truth
+		want           int  // problems
+		relaxed        bool // the report names a Relaxed entry
 	}{
-		{"both reject at the field", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker.depends_on"}}, rejected, 0},
-		{"ours names a field inside", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker.depends_on.db"}}, rejected, 0},
-		{"ours rejects elsewhere", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker"}}, rejected, 1},
-		{"ours accepts", Ours{Spec: &api.StackSpec{}}, rejected, 1},
-		{"docker accepts, ours rejects", Ours{Err: errors.New("x")}, &Truth{}, 1},
-		{"both accept, nothing differs", Ours{Spec: &api.StackSpec{}}, &Truth{}, 0},
+		{"both reject at the field", "c", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker.depends_on"}}, rejected, 0, false},
+		{"ours names a field inside", "c", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker.depends_on.db"}}, rejected, 0, false},
+		{"ours rejects elsewhere", "c", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker"}}, rejected, 1, false},
+		{"ours accepts", "c", Ours{Spec: &api.StackSpec{}}, rejected, 1, false},
+		{"docker accepts, ours rejects", "c", Ours{Err: errors.New("x")}, &Truth{}, 1, false},
+		{"both accept, nothing differs", "c", Ours{Spec: &api.StackSpec{}}, &Truth{}, 0, false},
+		{"relaxed, other faults: ours rejects elsewhere", "faulty", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker"}}, rejected, 0, true},
+		{"relaxed, other faults: ours accepts", "faulty", Ours{Spec: &api.StackSpec{}}, rejected, 1, true},
+		{"relaxed, nothing else wrong: ours accepts", "clean", Ours{Spec: &api.StackSpec{}}, rejected, 0, true},
+		{"relaxed, nothing else wrong: ours rejects", "clean", Ours{Err: errors.New("x"), ErrPaths: []string{"services.worker.depends_on"}}, rejected, 1, true},
+		{"an entry for another field does not apply", "elsewhere", Ours{Spec: &api.StackSpec{}}, rejected, 1, false},
 	} {
-		r, err := Check("c", tc.ours, st, tc.truth, nil)
+		r, err := Check(tc.caseName, tc.ours, st, tc.truth, nil, relaxed)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(r.Problems) != tc.want {
 			t.Errorf("%s: problems %q, want %d", tc.name, r.Problems, tc.want)
+		}
+		if (r.Relaxed != nil) != tc.relaxed {
+			t.Errorf("%s: relaxed entry %+v, want one: %v", tc.name, r.Relaxed, tc.relaxed)
 		}
 	}
 }

@@ -111,11 +111,96 @@ func Deliberate() []Rule {
 			Why: "the CLI looks each config's ID up on the cluster at deploy time; a conversion made without a cluster names the config (ConfigName) and swarmops resolves the ID when it applies the spec"},
 		{Path: "networks.*.CheckDuplicate", When: func(ours, docker any) bool { return isZero(ours) && docker == true },
 			Why: "the Docker client library adds this request flag when it talks API older than 1.44 (deprecated since); it is not part of the network, and the engine does not store it"},
+		{Cases: []string{mergeBugs}, Path: "services.*.TaskTemplate.ContainerSpec.Healthcheck.Test[*]",
+			Why: "Docker's merge appends a later file's healthcheck test to the earlier one's, a command nobody wrote; swarmops takes the later test, as for every other command"},
+		{Cases: []string{mergeBugs}, Path: "services.*.EndpointSpec.Ports[*].*",
+			Why: "Docker's merge of a service several files define keeps one port per published number (53/udp and 53/tcp become one); swarmops keeps every port written, and warns"},
+		{Cases: []string{mergeBugs}, Path: "warnings", When: func(ours, docker any) bool {
+			s, ok := ours.(string)
+			return ok && docker == nil && strings.Contains(s, "docker stack deploy keeps only one of the")
+		}, Why: "swarmops warns where Docker's merge would have dropped ports"},
 	}
 }
+
+// mergeBugs is the recorded case that shows the two merges where Docker
+// loses what the files say.
+const mergeBugs = "903+904__swarmops__merge-healthcheck-ports.override"
 
 // unsetThenID holds when ours has no ID and Docker's is an ID it looked up.
 func unsetThenID(ours, docker any) bool {
 	s, ok := docker.(string)
 	return isZero(ours) && ok && strings.HasPrefix(s, "$ID(")
+}
+
+// Relaxed is a rejection of Docker's that swarmops deliberately does not
+// make: the compose specification, which swarmops follows, allows what
+// Docker's legacy version 3 schema refuses, and it means one thing.
+// docs/compat.md lists each under "Accepted where Docker rejects". A
+// rejection of Docker's that no entry names must be swarmops's too.
+type Relaxed struct {
+	// Case is the case Docker rejects.
+	Case string
+	// Field is where Docker's error is (as DockerErrorPath reads it), a
+	// dotted pattern where "*" stands for one segment: of several faults
+	// the CLI names the first it meets, which varies between runs.
+	Field string
+	// Accepts says that swarmops converts the stack: nothing else in it is
+	// wrong. Its output is pinned by its golden file, as Docker's error
+	// leaves nothing to compare with. When false, the stack has faults
+	// Docker would also refuse once past the first, and swarmops must
+	// reject it for those.
+	Accepts bool
+	// Why is the reason, as docs/compat.md gives it.
+	Why string
+}
+
+// Relaxations are the rejections of Docker's that swarmops does not make,
+// for the recorded cases that show them.
+func Relaxations() []Relaxed {
+	const (
+		version   = "the version key is obsolete in the compose specification, and swarmops ignores it: Docker reads only version 3 files and wants one version in every file of a deploy"
+		dependsOn = "depends_on with conditions is the compose specification's long form; Convert ignores depends_on in either form, as Docker ignores the list (a later issue makes swarmops honour the order)"
+		cpus      = "a CPU count written as a number (cpus: 0.50) means what the string does; Docker's version 3 schema wants the string"
+	)
+	return []Relaxed{
+		{Case: "003__dockersamples__example-voting-app__docker-compose", Field: "services.*.depends_on",
+			Why: dependsOn + "; the stack still has services without an image and a profiles key, which both refuse"},
+		{Case: "025+026__BretFisher__dogvscat__stack-elk.override", Field: "version", Accepts: true,
+			Why: version + " (3.7 and 3.3 here)"},
+		{Case: "050__dockersamples__example-voting-app__docker-compose", Field: "version",
+			Why: version + "; the stack's services build their images and name none, which both refuse"},
+		{Case: "059__r4ulcl__WiFiChallengeLab-docker__docker-compose", Field: "services.*.deploy.resources.limits.cpus", Accepts: true,
+			Why: cpus},
+		{Case: "908__swarmops__depends-on-conditions", Field: "services.web.depends_on", Accepts: true, Why: dependsOn},
+		{Case: "909__swarmops__cpus-number", Field: "services.web.deploy.resources.limits.cpus", Accepts: true, Why: cpus},
+		{Case: "910__swarmops__version-2", Field: "version", Accepts: true, Why: version},
+	}
+}
+
+// relaxedFor returns the entry that explains Docker's rejection of a case
+// at field, or nil.
+func relaxedFor(caseName, field string, relaxed []Relaxed) *Relaxed {
+	if field == "" {
+		return nil
+	}
+	for i := range relaxed {
+		r := &relaxed[i]
+		if r.Case == caseName && fieldMatches(field, r.Field) {
+			return r
+		}
+	}
+	return nil
+}
+
+func fieldMatches(field, pattern string) bool {
+	f, p := strings.Split(field, "."), strings.Split(pattern, ".")
+	if len(f) != len(p) {
+		return false
+	}
+	for i := range p {
+		if p[i] != "*" && p[i] != f[i] {
+			return false
+		}
+	}
+	return true
 }
