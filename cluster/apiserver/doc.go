@@ -1,0 +1,36 @@
+// Package apiserver is the HTTPS API every swarmops manager serves: the
+// swarm subset of Docker's Engine API (ping, version, info, swarm, nodes,
+// services, tasks, secrets, configs, networks), at /v1.24 to /v1.41 and
+// unversioned, so that the docker CLI and the Docker SDKs work against a
+// swarmops cluster unchanged; and swarmops's own routes under
+// /swarmops/v1 (Raft status, stacks, the join exchange).
+//
+// Every request needs a client certificate from the cluster CA naming the
+// manager or client role; workers are refused with Swarm's "not a swarm
+// manager" answer, and a join connection (no certificate yet) reaches the
+// join route only. Reads are served from this manager's store. Writes are
+// built here (IDs chosen, specs normalized and validated as the daemon and
+// SwarmKit do, references resolved) and committed through Raft as one
+// store batch; a follower forwards them to the leader with the caller's
+// identity, then waits for its own store to apply the entry before
+// answering, so the client reads its write back from the manager it asked.
+// Status codes and error texts are Docker's, including the "rpc error:
+// code = ... desc = ..." form of errors that come from SwarmKit, because
+// that is what users and their scripts see from Swarm. Where the daemon
+// answers 500 for a client's mistake (a stale version, a bad rollback
+// option), this server answers 409 or 400 with the same text.
+//
+// The package does not run control loops, talk to agents or hold state of
+// its own. What it leaves to others, as of this version:
+//   - Endpoint.VirtualIPs, network subnets and gateways the user did not
+//     give, and overlay options (VXLAN IDs) are the network allocator's to
+//     fill; published ingress ports without a number are chosen here
+//     (30000-32767), as Swarm's allocator chooses them.
+//   - Registry credentials (X-Registry-Auth, registryAuthFrom) are
+//     accepted and not kept: the store has no place for them yet.
+//   - Service and task logs answer 501 until agents stream them.
+//   - The caller of every write is logged ("api write" with caller, role
+//     and forwarding manager); the store's batches do not carry it yet.
+//   - A removed node's certificate stays valid until it expires: the
+//     cluster record has no revocation list yet.
+package apiserver

@@ -1,0 +1,105 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/swarmops/swarmops/cluster/store"
+)
+
+// propose commits one batch of mutations through Raft and records the
+// index on the answer. It logs the caller with every mutation: the audit
+// trail until the store can carry who made a change (see doc.go).
+//
+// Errors: the store's own (ErrNameConflict, ErrVersionConflict,
+// ErrNotFound, ErrInUse, ... — wrapped, for the handler to word) come back
+// as they are; anything else means the entry was not, or not knowably,
+// committed, and becomes a 503.
+func (s *Server) propose(w http.ResponseWriter, r *http.Request, muts ...store.Mutation) (uint64, error) {
+	data, err := store.EncodeBatch(muts...)
+	if err != nil {
+		return 0, fmt.Errorf("encode proposal: %w", err)
+	}
+	c := callerOf(r)
+	for _, m := range muts {
+		s.log.Info("api write", "caller", c.NodeID, "role", string(c.Role), "join", c.Join, "via", c.Via,
+			"method", r.Method, "path", r.URL.Path, "op", string(m.Op), "table", string(m.Table), "id", m.ID)
+	}
+	index, err := s.raft.Propose(r.Context(), data)
+	switch {
+	case err == nil:
+		setIndex(w, index)
+		return index, nil
+	case isStoreError(err):
+		return 0, err
+	case !s.raft.IsLeader():
+		if _, addr := s.raft.Leader(); addr == "" {
+			return 0, errNoLeader
+		}
+		return 0, errorf(http.StatusServiceUnavailable, "this manager lost the swarm leadership while committing the change; it may or may not have been applied: check, then retry (%v)", err)
+	default:
+		return 0, errorf(http.StatusServiceUnavailable, "the change could not be committed: %v", err)
+	}
+}
+
+func isStoreError(err error) bool {
+	for _, e := range []error{store.ErrNotFound, store.ErrNameConflict, store.ErrExists, store.ErrVersionConflict,
+		store.ErrInUse, store.ErrInvalid, store.ErrMalformed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// storeWriteError words the store errors every kind shares; handlers
+// check their kind-specific ones (name conflicts, in use) first.
+func storeWriteError(kind, ref string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrVersionConflict):
+		return errOutOfSequence
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("%s %s not found", kind, ref)
+	case errors.Is(err, store.ErrInvalid):
+		return badRequest("%v", err)
+	}
+	return err
+}
+
+// resolve finds the object a user's reference names, as the daemon does:
+// full ID, then name (a node's hostname), then unique ID prefix.
+func resolve(tx store.ReadTx, t store.Table, kind, ref string) (string, error) {
+	id, err := tx.Resolve(t, ref)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, store.ErrNotFound):
+		return "", notFound("%s %s not found", kind, ref)
+	case errors.Is(err, store.ErrAmbiguous):
+		return "", badRequest("%s %s is ambiguous (%d matches found)", kind, ref, ambiguity(err))
+	}
+	return "", err
+}
+
+// ambiguity reads how many objects matched from the store's
+// ErrAmbiguous message ("... : N IDs start with it" or "N objects have
+// that name").
+func ambiguity(err error) int {
+	msg := err.Error()
+	i := strings.LastIndex(msg, store.ErrAmbiguous.Error()+": ")
+	if i < 0 {
+		return 2
+	}
+	var n int
+	if _, err := fmt.Sscanf(msg[i+len(store.ErrAmbiguous.Error())+2:], "%d", &n); err != nil || n < 2 {
+		return 2
+	}
+	return n
+}
+
+// view runs fn on a consistent snapshot of the store.
+func (s *Server) view(fn func(tx store.ReadTx) error) error {
+	return s.store.View(fn)
+}

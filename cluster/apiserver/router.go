@@ -1,0 +1,210 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// handlerFunc serves one route; a returned error is answered in Docker's
+// error form.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type route struct {
+	method string
+	path   string
+	h      handlerFunc
+	// write routes change the state: a follower forwards them to the
+	// leader.
+	write bool
+	// join routes are the only ones join connections reach, and only
+	// they (or a manager forwarding one) may call them.
+	join bool
+}
+
+func get(path string, h handlerFunc) route { return route{method: http.MethodGet, path: path, h: h} }
+func post(path string, h handlerFunc) route {
+	return route{method: http.MethodPost, path: path, h: h, write: true}
+}
+func del(path string, h handlerFunc) route {
+	return route{method: http.MethodDelete, path: path, h: h, write: true}
+}
+
+// routeTable lists every route. Engine API routes are also served under
+// /v{version}; swarmops's own live under /swarmops/v1 only.
+func (s *Server) routeTable() []route {
+	join := post("/swarmops/v1/join", s.joinNode)
+	join.join = true
+	return []route{
+		get("/_ping", s.ping),
+		get("/version", s.version),
+		get("/info", s.info),
+		get("/distribution/{name...}", s.distributionInspect),
+
+		get("/swarm", s.inspectSwarm),
+		post("/swarm/update", s.updateSwarm),
+		post("/swarm/init", s.initSwarm),
+		post("/swarm/join", s.joinSwarm),
+		post("/swarm/leave", s.leaveSwarm),
+		get("/swarm/unlockkey", s.unlockKey),
+		post("/swarm/unlock", s.unlockSwarm),
+
+		get("/nodes", s.listNodes),
+		get("/nodes/{id}", s.inspectNode),
+		post("/nodes/{id}/update", s.updateNode),
+		del("/nodes/{id}", s.removeNode),
+
+		get("/services", s.listServices),
+		post("/services/create", s.createService),
+		get("/services/{id}", s.inspectService),
+		post("/services/{id}/update", s.updateService),
+		del("/services/{id}", s.removeService),
+		get("/services/{id}/logs", s.serviceLogs),
+
+		get("/tasks", s.listTasks),
+		get("/tasks/{id}", s.inspectTask),
+		get("/tasks/{id}/logs", s.taskLogs),
+
+		get("/secrets", s.listSecrets),
+		post("/secrets/create", s.createSecret),
+		get("/secrets/{id}", s.inspectSecret),
+		post("/secrets/{id}/update", s.updateSecret),
+		del("/secrets/{id}", s.removeSecret),
+
+		get("/configs", s.listConfigs),
+		post("/configs/create", s.createConfig),
+		get("/configs/{id}", s.inspectConfig),
+		post("/configs/{id}/update", s.updateConfig),
+		del("/configs/{id}", s.removeConfig),
+
+		get("/networks", s.listNetworks),
+		post("/networks/create", s.createNetwork),
+		get("/networks/{id}", s.inspectNetwork),
+		del("/networks/{id}", s.removeNetwork),
+
+		get("/swarmops/v1/status", s.status),
+		get("/swarmops/v1/stacks", s.listStacks),
+		get("/swarmops/v1/stacks/{name}", s.inspectStack),
+		join,
+	}
+}
+
+type ctxKey int
+
+const (
+	versionKey ctxKey = iota
+	origPathKey
+	callerKey
+)
+
+var versionPrefix = regexp.MustCompile(`^/v([0-9]+(?:\.[0-9]+)*)(/.*)$`)
+
+// serveHTTP strips the /v{version} prefix, checks the version, finds the
+// route and hands over to it (wrap does authentication, forwarding and
+// errors). A panic anywhere below is answered with 500, not a dropped
+// connection.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("api handler panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.writeError(w, r, errorf(http.StatusInternalServerError, "internal error: %v", p))
+		}
+	}()
+	v := &s.cfg.Version
+	w.Header().Set("Api-Version", v.APIVersion)
+	w.Header().Set("Server", fmt.Sprintf("swarmops/%s (%s)", v.Version, v.OS))
+	w.Header().Set("Ostype", v.OS)
+
+	orig := r.URL.Path
+	version := v.APIVersion
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil && !strings.HasPrefix(r.URL.Path, "/swarmops/") {
+		version = m[1]
+		r.URL.Path, r.URL.RawPath = m[2], ""
+		if err := checkVersion(version, v.MinAPIVersion, v.APIVersion); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	ctx := context.WithValue(r.Context(), versionKey, version)
+	ctx = context.WithValue(ctx, origPathKey, orig)
+	r = r.WithContext(ctx)
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		writeJSON(w, http.StatusNotFound, struct {
+			Message string `json:"message"`
+		}{"page not found"})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func checkVersion(version, minVersion, maxVersion string) error {
+	if compareVersions(version, minVersion) < 0 {
+		return badRequest("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, minVersion)
+	}
+	if compareVersions(version, maxVersion) > 0 {
+		return badRequest("client version %s is too new. Maximum supported API version is %s", version, maxVersion)
+	}
+	return nil
+}
+
+// compareVersions compares dotted API versions numerically ("1.9" is
+// older than "1.24").
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < max(len(as), len(bs)); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// apiVersion is the version the request asked for (the newest when the
+// path carried none).
+func apiVersion(r *http.Request) string {
+	v, _ := r.Context().Value(versionKey).(string)
+	return v
+}
+
+// wrap runs a route: authenticate and authorize the caller, bound the
+// body, forward writes a follower cannot commit, and answer errors.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticate(r)
+		if err == nil {
+			err = authorize(rt, c)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey, c))
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if rt.write && !s.raft.IsLeader() {
+			s.forwardToLeader(w, r)
+			return
+		}
+		if err := rt.h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
