@@ -26,10 +26,11 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now is the clock certificates are issued by; nil means time.Now.
 	Now func() time.Time
-	// Handler builds the API server's handler once the manager's parts are
-	// up. Nil serves 503 on every route.
-	Handler func(*Manager) http.Handler
 }
+
+// readHeaderTimeout bounds how long a client may take to send its request
+// headers.
+const readHeaderTimeout = 10 * time.Second
 
 func (c Config) now() time.Time {
 	if c.Now != nil {
@@ -159,17 +160,8 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 		m.mux.Close()
 		return nil, fmt.Errorf("start manager: %w", err)
 	}
-	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, `{"message":"the API server is not running on this manager"}`, http.StatusServiceUnavailable)
-	})
-	if cfg.Handler != nil {
-		handler = cfg.Handler(m)
-	}
-	m.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	m.http = m.newHTTPServer()
+	m.http.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	go func() { m.served <- m.http.Serve(m.mux.HTTP()) }()
 	log.Info("manager started", "node", id.NodeID, "addr", m.mux.Addr().String(), "advertise", id.Advertise)
 	return m, nil

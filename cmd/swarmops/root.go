@@ -35,7 +35,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newStackCmd(), newPlanCmd())
+	root.AddCommand(newStackCmd(), newPlanCmd(), newInitCmd(), newJoinCmd(), newDaemonCmd(), newEnvCmd(), newJoinTokenCmd())
 	return root
 }
 

@@ -1,0 +1,76 @@
+package manager
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+
+	"github.com/swarmops/swarmops/cluster/apiserver"
+	"github.com/swarmops/swarmops/cluster/ca"
+	"github.com/swarmops/swarmops/cluster/raftnode"
+)
+
+// raftAdapter shows the Raft node to the API server. Raft server IDs are
+// node IDs and a manager's Raft address is also its API address (one port),
+// so both pass through unchanged.
+type raftAdapter struct{ n *raftnode.Node }
+
+func (a raftAdapter) Propose(ctx context.Context, data []byte) (uint64, error) {
+	return a.n.Propose(ctx, data)
+}
+
+func (a raftAdapter) IsLeader() bool { return a.n.IsLeader() }
+
+func (a raftAdapter) Leader() (id, addr string) { return a.n.Leader() }
+
+func (a raftAdapter) Servers() ([]apiserver.RaftServer, error) {
+	servers, err := a.n.Servers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apiserver.RaftServer, len(servers))
+	for i, s := range servers {
+		out[i] = apiserver.RaftServer{ID: s.ID, Address: s.Address, Suffrage: s.Suffrage, Reachability: s.Reachability}
+	}
+	return out, nil
+}
+
+func (a raftAdapter) Stats() apiserver.RaftStats {
+	s := a.n.Stats()
+	return apiserver.RaftStats{
+		State:             s.State,
+		Term:              s.Term,
+		CommitIndex:       s.CommitIndex,
+		AppliedIndex:      s.AppliedIndex,
+		LastLogIndex:      s.LastLogIndex,
+		LastSnapshotIndex: s.LastSnapshotIndex,
+		LastContact:       s.LastContact,
+	}
+}
+
+// newHTTPServer builds the manager's HTTPS server: the Engine API, plus the
+// route a new manager uses to become a voter, and the join protocol served
+// on connections that negotiated it.
+func (m *Manager) newHTTPServer() *http.Server {
+	api := apiserver.New(apiserver.Config{
+		NodeID:    m.identity.NodeID,
+		Store:     m.store,
+		Raft:      raftAdapter{m.raft},
+		Forwarder: &http.Transport{TLSClientConfig: m.PeerTLS()},
+		Sealer:    m.sealer,
+		Joiner:    m,
+		Now:       m.cfg.Now,
+		Logger:    m.cfg.logger().With("component", "api"),
+		Version:   apiserver.VersionInfo{Version: Version},
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc(membersPath, m.membersHandler)
+	mux.Handle("/", api.Handler())
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){
+			ca.JoinALPN: api.ServeJoinConn,
+		},
+	}
+}
