@@ -60,6 +60,10 @@ type Manager struct {
 	http     *http.Server
 	served   chan error
 
+	// stopLoops ends the leader's loops at shutdown.
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -163,6 +167,13 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 	m.http = m.newHTTPServer()
 	m.http.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	go func() { m.served <- m.http.Serve(m.mux.HTTP()) }()
+	var loops context.Context
+	loops, m.stopLoops = context.WithCancel(context.Background())
+	m.loops.Add(1)
+	go func() {
+		defer m.loops.Done()
+		m.runMembership(loops)
+	}()
 	log.Info("manager started", "node", id.NodeID, "addr", m.mux.Addr().String(), "advertise", id.Advertise)
 	return m, nil
 }
@@ -206,6 +217,8 @@ func (m *Manager) Propose(ctx context.Context, data []byte) (uint64, error) {
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.stopOnce.Do(func() {
 		var errs []error
+		m.stopLoops()
+		m.loops.Wait()
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop API server: %w", err))
 		}

@@ -1,0 +1,127 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/cluster/raftnode"
+	"github.com/swarmops/swarmops/cluster/store"
+)
+
+// planMembership decides which Raft servers no longer belong: those whose
+// node was removed from the cluster or demoted to worker. self is never
+// removed here — a leader that is demoted hands leadership over first
+// (see reconcileMembership). Promotions are not planned: a node becomes a
+// voter by asking once it runs a manager (membersPath), because adding a
+// voter that does not answer would cost the quorum.
+func planMembership(nodes []*swarm.Node, servers []raftnode.Server, self string) (remove []string) {
+	role := make(map[string]swarm.NodeRole, len(nodes))
+	for _, n := range nodes {
+		role[n.ID] = n.Spec.Role
+	}
+	for _, s := range servers {
+		if s.ID == self {
+			continue
+		}
+		if r, ok := role[s.ID]; !ok || r != swarm.NodeRoleManager {
+			remove = append(remove, s.ID)
+		}
+	}
+	slices.Sort(remove)
+	return remove
+}
+
+// runMembership keeps the Raft configuration equal to the managers the
+// store lists, while this node leads. It ends with ctx.
+func (m *Manager) runMembership(ctx context.Context) {
+	log := m.cfg.logger().With("component", "membership")
+	for leading := range m.raft.WatchLeadership(ctx) {
+		if !leading {
+			continue
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		go func() {
+			// Leadership lost: stop acting on this term's view.
+			for l := range m.raft.WatchLeadership(lctx) {
+				if !l {
+					cancel()
+					return
+				}
+			}
+		}()
+		m.followNodes(lctx, log)
+		cancel()
+	}
+}
+
+// followNodes reconciles now and after every change to the nodes table,
+// until ctx ends.
+func (m *Manager) followNodes(ctx context.Context, log *slog.Logger) {
+	since := m.store.LastIndex()
+	dirty := true
+	for {
+		if dirty {
+			m.reconcileMembership(ctx, log)
+		}
+		events, changed, err := m.store.Events(since)
+		dirty = errors.Is(err, store.ErrCompacted)
+		if dirty {
+			since = m.store.LastIndex()
+		}
+		for _, e := range events {
+			since = max(since, e.Index)
+			dirty = dirty || e.Table == store.TableNodes
+		}
+		if dirty {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+func (m *Manager) reconcileMembership(ctx context.Context, log *slog.Logger) {
+	var nodes []*swarm.Node
+	if err := m.store.View(func(tx store.ReadTx) error {
+		var err error
+		nodes, err = tx.Nodes()
+		return err
+	}); err != nil {
+		log.Warn("read nodes", "err", err)
+		return
+	}
+	servers, err := m.raft.Servers()
+	if err != nil {
+		log.Warn("read raft configuration", "err", err)
+		return
+	}
+	for _, id := range planMembership(nodes, servers, m.identity.NodeID) {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := m.raft.RemoveServer(rctx, id)
+		cancel()
+		if err != nil {
+			log.Warn("remove raft member", "node", id, "err", err)
+			continue
+		}
+		log.Info("removed raft member: the node was demoted or removed", "node", id)
+	}
+	// This leader itself demoted: hand leadership to another voter, whose
+	// reconcile then removes this node.
+	for _, n := range nodes {
+		if n.ID == m.identity.NodeID && n.Spec.Role != swarm.NodeRoleManager && len(servers) > 1 {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := m.raft.TransferLeadership(tctx); err != nil {
+				log.Warn("hand leadership over after demotion", "err", err)
+			}
+			cancel()
+		}
+	}
+}
