@@ -141,7 +141,7 @@ func diffService(name string, d, a swarm.ServiceSpec) (api.Change, bool) {
 		}
 	}
 	switch {
-	case modeKind(desired.Mode) != modeKind(actual.Mode):
+	case api.ModeName(desired.Mode) != api.ModeName(actual.Mode):
 		// SwarmKit rejects a mode change on update.
 		c.Restarts, c.Recreate, c.Note = true, true, noteModeChange
 	case desired.Mode.ReplicatedJob != nil || desired.Mode.GlobalJob != nil:
@@ -157,18 +157,6 @@ func diffService(name string, d, a swarm.ServiceSpec) (api.Change, bool) {
 		}
 	}
 	return c, true
-}
-
-func modeKind(m swarm.ServiceMode) string {
-	switch {
-	case m.Global != nil:
-		return "global"
-	case m.ReplicatedJob != nil:
-		return "replicated-job"
-	case m.GlobalJob != nil:
-		return "global-job"
-	}
-	return "replicated"
 }
 
 // keepPinnedImage treats an image the cluster runs as "ref@sha256:..." as

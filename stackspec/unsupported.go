@@ -7,11 +7,11 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/format"
 	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/swarmops/swarmops/api"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -235,7 +235,7 @@ func externalNameWarnings(raw []rawFile) []string {
 	}
 	var warnings []string
 	for _, k := range kinds {
-		if !versionAtLeast(version, k.since) {
+		if api.CompareVersions(version, k.since) < 0 {
 			continue
 		}
 		names := map[string]bool{}
@@ -256,26 +256,6 @@ func externalNameWarnings(raw []rawFile) []string {
 		}
 	}
 	return warnings
-}
-
-// versionAtLeast compares dotted version numbers field by field, as
-// Docker's API version helper does; a field that is not a number counts
-// as 0.
-func versionAtLeast(v, other string) bool {
-	a, b := strings.Split(v, "."), strings.Split(other, ".")
-	for i := 0; i < max(len(a), len(b)); i++ {
-		var x, y int
-		if i < len(a) {
-			x, _ = strconv.Atoi(a[i])
-		}
-		if i < len(b) {
-			y, _ = strconv.Atoi(b[i])
-		}
-		if x != y {
-			return x > y
-		}
-	}
-	return true
 }
 
 // checkDuplicateTargets finds two volumes, or two secrets or configs,

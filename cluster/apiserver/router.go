@@ -6,8 +6,9 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
-	"strconv"
 	"strings"
+
+	"github.com/swarmops/swarmops/api"
 )
 
 // handlerFunc serves one route; a returned error is answered in Docker's
@@ -145,35 +146,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func checkVersion(version, minVersion, maxVersion string) error {
-	if compareVersions(version, minVersion) < 0 {
+	if api.CompareVersions(version, minVersion) < 0 {
 		return badRequest("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, minVersion)
 	}
-	if compareVersions(version, maxVersion) > 0 {
+	if api.CompareVersions(version, maxVersion) > 0 {
 		return badRequest("client version %s is too new. Maximum supported API version is %s", version, maxVersion)
 	}
 	return nil
-}
-
-// compareVersions compares dotted API versions numerically ("1.9" is
-// older than "1.24").
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < max(len(as), len(bs)); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // apiVersion is the version the request asked for (the newest when the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
@@ -94,7 +95,7 @@ func (s *Server) createSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &spec); err != nil {
 		return err
 	}
-	if spec.Templating != nil && compareVersions(apiVersion(r), "1.37") < 0 {
+	if spec.Templating != nil && api.CompareVersions(apiVersion(r), "1.37") < 0 {
 		return badRequest("secret templating is not supported on the specified API version: %s", apiVersion(r))
 	}
 	if err := validateObjectName(spec.Name); err != nil {

@@ -8,21 +8,9 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/store"
 )
-
-// serviceModeName is the mode as the "mode" filter names it.
-func serviceModeName(m swarm.ServiceMode) string {
-	switch {
-	case m.Global != nil:
-		return "global"
-	case m.ReplicatedJob != nil:
-		return "replicated-job"
-	case m.GlobalJob != nil:
-		return "global-job"
-	}
-	return "replicated"
-}
 
 func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 	args, err := parseFilters(r, "id", "name", "label", "mode", "runtime")
@@ -30,7 +18,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	withStatus := false
-	if compareVersions(apiVersion(r), "1.41") >= 0 {
+	if api.CompareVersions(apiVersion(r), "1.41") >= 0 {
 		if withStatus, err = queryBool(r, "status"); err != nil {
 			return err
 		}
@@ -49,7 +37,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 			if !hasPrefix(svc.ID, values(args, "id")) ||
 				!hasPrefix(svc.Spec.Name, values(args, "name")) ||
 				!matchLabels(svc.Spec.Labels, values(args, "label")) ||
-				!oneOf(serviceModeName(svc.Spec.Mode), values(args, "mode")) ||
+				!oneOf(api.ModeName(svc.Spec.Mode), values(args, "mode")) ||
 				!oneOf(string(svc.Spec.TaskTemplate.Runtime), runtimes) {
 				continue
 			}
@@ -235,7 +223,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
-		if serviceModeName(cur.Spec.Mode) != serviceModeName(spec.Mode) {
+		if api.ModeName(cur.Spec.Mode) != api.ModeName(spec.Mode) {
 			return unimplemented("service mode change is not allowed")
 		}
 		if cur.Spec.Name != spec.Name {
