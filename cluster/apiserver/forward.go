@@ -50,7 +50,7 @@ func (s *Server) forwarder() http.Handler {
 	}
 }
 
-// forwardToLeader sends a write that reached a follower to the leader.
+// forwardToLeader sends a request that reached a follower to the leader.
 func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request) {
 	if by := r.Header.Get(headerForwardedBy); by != "" && callerOf(r).Via != "" {
 		s.writeError(w, r, errorf(http.StatusServiceUnavailable,

@@ -8,7 +8,9 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/cluster/store"
 )
 
 // handlerFunc serves one route; a returned error is answered in Docker's
@@ -25,7 +27,15 @@ type route struct {
 	// join routes are the only ones join connections reach, and only
 	// they (or a manager forwarding one) may call them.
 	join bool
+	// local routes are answered by whichever manager receives them; every
+	// other route is the leader's, as in Swarm, where followers proxy the
+	// control API to the leader: reads are never stale and Raft
+	// reachability is the leader's complete view.
+	local bool
 }
+
+// served marks a route as answered by every manager itself.
+func served(rt route) route { rt.local = true; return rt }
 
 func get(path string, h handlerFunc) route { return route{method: http.MethodGet, path: path, h: h} }
 func post(path string, h handlerFunc) route {
@@ -41,10 +51,10 @@ func (s *Server) routeTable() []route {
 	join := post("/swarmops/v1/join", s.joinNode)
 	join.join = true
 	return []route{
-		get("/_ping", s.ping),
-		get("/version", s.version),
-		get("/info", s.info),
-		get("/distribution/{name...}", s.distributionInspect),
+		served(get("/_ping", s.ping)),
+		served(get("/version", s.version)),
+		served(get("/info", s.info)),
+		served(get("/distribution/{name...}", s.distributionInspect)),
 
 		get("/swarm", s.inspectSwarm),
 		post("/swarm/update", s.updateSwarm),
@@ -87,7 +97,7 @@ func (s *Server) routeTable() []route {
 		get("/networks/{id}", s.inspectNetwork),
 		del("/networks/{id}", s.removeNetwork),
 
-		get("/swarmops/v1/status", s.status),
+		served(get("/swarmops/v1/status", s.status)),
 		get("/swarmops/v1/stacks", s.listStacks),
 		get("/swarmops/v1/stacks/{name}", s.inspectStack),
 		join,
@@ -163,7 +173,7 @@ func apiVersion(r *http.Request) string {
 }
 
 // wrap runs a route: authenticate and authorize the caller, bound the
-// body, forward writes a follower cannot commit, and answer errors.
+// body, hand the leader's routes to the leader, and answer errors.
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.authenticate(r)
@@ -178,7 +188,11 @@ func (s *Server) wrap(rt route) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		}
-		if rt.write && !s.raft.IsLeader() {
+		if !rt.local && !rt.join && s.demoted() {
+			s.writeError(w, r, errorf(http.StatusServiceUnavailable, "%s", notManagerMessage))
+			return
+		}
+		if !rt.local && !s.raft.IsLeader() {
 			s.forwardToLeader(w, r)
 			return
 		}
@@ -186,4 +200,18 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// demoted reports whether the cluster has made this manager a worker: its
+// API then answers as a worker's daemon does, even while it still holds a
+// copy of the state.
+func (s *Server) demoted() bool {
+	demoted := false
+	_ = s.store.View(func(tx store.ReadTx) error {
+		if n, err := tx.Node(s.cfg.NodeID); err == nil {
+			demoted = n.Spec.Role != swarm.NodeRoleManager
+		}
+		return nil
+	})
+	return demoted
 }

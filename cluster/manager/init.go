@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmops/swarmops/api"
@@ -118,7 +119,7 @@ func (m *Manager) bootstrap(ctx context.Context) error {
 		CACert:     string(m.root.CertPEM()),
 		CADigest:   m.root.Digest(),
 	}
-	data, err := store.EncodeBatch(store.Create(cluster), store.Create(m.selfNode()))
+	data, err := store.EncodeBatch(store.Create(cluster), store.Create(m.selfNode()), store.Create(ingressNetwork()))
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -147,7 +148,8 @@ func (m *Manager) selfNode() *swarm.Node {
 				NanoCPUs:    int64(runtime.NumCPU()) * 1e9,
 				MemoryBytes: memoryBytes(),
 			},
-			Engine: swarm.EngineDescription{EngineVersion: Version},
+			Engine:  swarm.EngineDescription{EngineVersion: Version},
+			TLSInfo: tlsInfo(m.root),
 		},
 		Status: swarm.NodeStatus{State: swarm.NodeStateReady, Addr: hostOf(m.identity.Advertise)},
 	}
@@ -155,6 +157,35 @@ func (m *Manager) selfNode() *swarm.Node {
 		n.ManagerStatus = &swarm.ManagerStatus{Addr: m.identity.Advertise}
 	}
 	return n
+}
+
+// ingressNetwork is the overlay Swarm creates at init for published ports
+// in ingress mode, with Swarm's default subnet.
+func ingressNetwork() *network.Inspect {
+	return &network.Inspect{
+		ID:      store.NewID(),
+		Name:    "ingress",
+		Scope:   "swarm",
+		Driver:  "overlay",
+		Ingress: true,
+		IPAM: network.IPAM{
+			Driver: "default",
+			Config: []network.IPAMConfig{{Subnet: "10.0.0.0/24", Gateway: "10.0.0.1"}},
+		},
+		Options: map[string]string{"com.docker.network.driver.overlay.vxlanid_list": "4096"},
+		Labels:  map[string]string{},
+	}
+}
+
+// tlsInfo describes the cluster's root as `docker node inspect` shows it
+// under "TLS Info".
+func tlsInfo(root *ca.RootCA) swarm.TLSInfo {
+	cert := root.Cert()
+	return swarm.TLSInfo{
+		TrustRoot:           string(root.CertPEM()),
+		CertIssuerSubject:   cert.RawSubject,
+		CertIssuerPublicKey: cert.RawSubjectPublicKeyInfo,
+	}
 }
 
 // defaultClusterSpec is Swarm's cluster spec as `docker swarm init` leaves

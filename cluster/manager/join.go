@@ -66,6 +66,7 @@ func (m *Manager) Join(ctx context.Context, req apiserver.JoinRequest) (apiserve
 			Platform:  req.Platform,
 			Resources: req.Resources,
 			Engine:    swarm.EngineDescription{EngineVersion: req.EngineVersion},
+			TLSInfo:   tlsInfo(m.root),
 		},
 		// A node is ready once it shows it runs: a manager when it joins
 		// Raft, a worker when its agent first reports.
