@@ -54,6 +54,16 @@ func (m *Manager) runMembership(ctx context.Context) {
 				}
 			}
 		}()
+		// A new leader's store may not yet hold what earlier terms
+		// committed (after a restart it replays the log only once this
+		// term commits): judged against it, every other voter would look
+		// unknown and be removed. The barrier returns once all of it is
+		// applied.
+		if err := m.raft.Barrier(lctx); err != nil {
+			log.Warn("leading, but the store did not catch up with the log; membership left alone this term", "err", err)
+			cancel()
+			continue
+		}
 		m.followNodes(lctx, log)
 		cancel()
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/swarmops/swarmops/cluster/ca"
 	"github.com/swarmops/swarmops/cluster/manager"
+	"github.com/swarmops/swarmops/cluster/raftnode"
 )
 
 // defaultDataDir is where a node keeps its state when --data-dir is not
@@ -62,6 +63,7 @@ func newInitCmd() *cobra.Command {
 	var (
 		dataDir, advertise, listen, hostname string
 		debug                                bool
+		tuning                               raftTuning
 	)
 	cmd := &cobra.Command{
 		Use:   "init --advertise-addr HOST:PORT",
@@ -76,7 +78,7 @@ the CLI. It then runs the manager in the foreground until SIGTERM.`,
 			}
 			log := newLogger(cmd.ErrOrStderr(), debug)
 			m, err := manager.Init(cmd.Context(), manager.InitConfig{
-				Config:    managerConfig(dataDir, log),
+				Config:    managerConfig(dataDir, log, tuning),
 				Advertise: advertise,
 				Listen:    listen,
 				Hostname:  hostname,
@@ -103,6 +105,7 @@ the CLI. It then runs the manager in the foreground until SIGTERM.`,
 	cmd.Flags().StringVar(&listen, "listen-addr", "", "address to bind (default: the advertise address)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	tuning.addFlags(cmd)
 	return cmd
 }
 
@@ -110,6 +113,7 @@ func newDaemonCmd() *cobra.Command {
 	var (
 		dataDir string
 		debug   bool
+		tuning  raftTuning
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -124,7 +128,7 @@ func newDaemonCmd() *cobra.Command {
 			if id.Role != ca.RoleManager {
 				return runWorker(cmd.Context(), log)
 			}
-			m, err := manager.Open(managerConfig(dataDir, log))
+			m, err := manager.Open(managerConfig(dataDir, log, tuning))
 			if err != nil {
 				return err
 			}
@@ -133,6 +137,7 @@ func newDaemonCmd() *cobra.Command {
 	}
 	addDataDirFlag(cmd, &dataDir)
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	tuning.addFlags(cmd)
 	return cmd
 }
 
@@ -172,8 +177,34 @@ func newEnvCmd() *cobra.Command {
 	return cmd
 }
 
-func managerConfig(dataDir string, log *slog.Logger) manager.Config {
-	return manager.Config{DataDir: dataDir, Logger: log}
+func managerConfig(dataDir string, log *slog.Logger, tuning raftTuning) manager.Config {
+	return manager.Config{DataDir: dataDir, Logger: log, Timeouts: raftnode.Timeouts{
+		SnapshotThreshold: tuning.snapshotThreshold,
+		SnapshotInterval:  tuning.snapshotInterval,
+		TrailingLogs:      tuning.trailingLogs,
+	}}
+}
+
+// raftTuning is set by hidden flags that make Raft snapshot after a few
+// entries and keep few behind, so the end-to-end tests can force a
+// snapshot, and a follower's catch-up from one, without writing thousands
+// of entries. Zero keeps the defaults, which operators have no reason to
+// change.
+type raftTuning struct {
+	snapshotThreshold, trailingLogs uint64
+	snapshotInterval                time.Duration
+}
+
+func (r *raftTuning) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Uint64Var(&r.snapshotThreshold, "raft-snapshot-threshold", 0, "snapshot once this many entries are new (testing)")
+	f.DurationVar(&r.snapshotInterval, "raft-snapshot-interval", 0, "how often to check whether to snapshot (testing)")
+	f.Uint64Var(&r.trailingLogs, "raft-trailing-logs", 0, "entries kept behind a snapshot (testing)")
+	for _, name := range []string{"raft-snapshot-threshold", "raft-snapshot-interval", "raft-trailing-logs"} {
+		if err := f.MarkHidden(name); err != nil {
+			panic(err)
+		}
+	}
 }
 
 func joinCommand(token, addr string) string {

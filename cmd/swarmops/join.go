@@ -18,6 +18,7 @@ func newJoinCmd() *cobra.Command {
 	var (
 		dataDir, advertise, listen, hostname, token string
 		debug                                       bool
+		tuning                                      raftTuning
 	)
 	cmd := &cobra.Command{
 		Use:   "join --token TOKEN --advertise-addr HOST:PORT MANAGER_HOST:PORT",
@@ -34,7 +35,7 @@ CA does not match is refused before anything is sent to it.`,
 				return invalid(errors.New("join: --advertise-addr HOST:PORT is required: the address the cluster reaches this node at"))
 			}
 			log := newLogger(cmd.ErrOrStderr(), debug)
-			cfg := managerConfig(dataDir, log)
+			cfg := managerConfig(dataDir, log, tuning)
 			id, err := manager.JoinCluster(cmd.Context(), manager.JoinConfig{
 				Config:    cfg,
 				Remote:    args[0],
@@ -68,6 +69,7 @@ CA does not match is refused before anything is sent to it.`,
 	cmd.Flags().StringVar(&listen, "listen-addr", "", "address to bind (default: the advertise address)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	tuning.addFlags(cmd)
 	return cmd
 }
 
