@@ -652,8 +652,8 @@ func TestDockerCLINodes(t *testing.T) {
 				t.Errorf("docker node ls via %s, row of %s: %v; want ID %q, AVAILABILITY Active, MANAGER STATUS %q and an engine version",
 					via.Name, n.Name, r, wantID, wantStatus)
 			}
-			// A worker runs no agent before issue 5, so nothing reports
-			// it ready; Swarm shows Ready.
+			// A worker is ready once it has checked in (every 5s), so
+			// only the managers' status is certain at this point.
 			if n.Manager && r["STATUS"] != "Ready" {
 				t.Errorf("docker node ls via %s: STATUS of manager %s is %q, want Ready", via.Name, n.Name, r["STATUS"])
 			}
@@ -695,12 +695,27 @@ func TestDockerCLINodes(t *testing.T) {
 		}
 		mustDocker(t, via, "manager\n", "node", "inspect", "--format", "{{.Spec.Role}}", worker.Name)
 		mustDocker(t, via, "Node "+ids[worker]+" is already a manager.\n", "node", "promote", worker.Name)
+		// The worker learns of its promotion when it next checks in,
+		// takes a manager certificate and joins Raft.
+		poll(t, 60*time.Second, worker.Name+" a reachable Raft member", func() error {
+			r := nodeRows(t, via)[worker.Name]
+			if r["MANAGER STATUS"] != "Reachable" || r["STATUS"] != "Ready" {
+				return fmt.Errorf("STATUS %q, MANAGER STATUS %q", r["STATUS"], r["MANAGER STATUS"])
+			}
+			return nil
+		})
 
 		mustDocker(t, via, "Manager "+worker.Name+" demoted in the swarm.\n", "node", "demote", worker.Name)
 		if _, ok := nodeRows(t, via, "--filter", "role=worker")[worker.Name]; !ok {
 			t.Errorf("after demote, docker node ls --filter role=worker does not list %s", worker.Name)
 		}
 		mustDocker(t, via, "Node "+ids[worker]+" is already a worker.\n", "node", "demote", worker.Name)
+		poll(t, 30*time.Second, worker.Name+" out of Raft", func() error {
+			if got := nodeRows(t, via)[worker.Name]["MANAGER STATUS"]; got != "" {
+				return fmt.Errorf("MANAGER STATUS %q", got)
+			}
+			return nil
+		})
 	})
 
 	t.Run("demotion keeps the quorum", func(t *testing.T) {

@@ -36,17 +36,26 @@ func TestSecurity(t *testing.T) {
 	t.Run("secret plaintext is nowhere on disk", func(t *testing.T) { testSecretAtRest(t, c) })
 }
 
-// membersRoute is the one route a manager serves outside the API server's
-// table (cluster/manager's membersPath): a new manager asks there to
-// become a voter.
-var membersRoute = apiserver.RouteInfo{Method: http.MethodPost, Path: "/swarmops/v1/raft/members"}
+// nodeRoutes are the routes a manager serves outside the API server's
+// table, for nodes' own certificates: a worker's session and promotion, a
+// new manager's request to become a voter.
+func nodeRoutes() map[string]bool {
+	out := map[string]bool{}
+	for _, p := range manager.NodeRoutes() {
+		out[p] = true
+	}
+	return out
+}
 
 // everyRoute lists each route of a manager as concrete requests: the API
 // server's own table, so that no new route escapes this test, each Engine
 // API route both unversioned and under /v1.41.
 func everyRoute(t *testing.T) []apiserver.RouteInfo {
 	t.Helper()
-	table := append(apiserver.New(apiserver.Config{}).Routes(), membersRoute)
+	table := apiserver.New(apiserver.Config{}).Routes()
+	for _, p := range manager.NodeRoutes() {
+		table = append(table, apiserver.RouteInfo{Method: http.MethodPost, Path: p})
+	}
 	wildcard := regexp.MustCompile(`\{[a-z]+(\.\.\.)?\}`)
 	var out []apiserver.RouteInfo
 	for _, rt := range table {
@@ -137,6 +146,7 @@ func nodeCert(t *testing.T, n *node) *tls.Certificate {
 
 func testRoutesRefuse(t *testing.T, c *testCluster) {
 	routes := everyRoute(t)
+	nodeRoute := nodeRoutes()
 	// Through a follower and through the leader: a follower forwards
 	// writes, and must not forward what it should refuse.
 	leader := c.Leader(t)
@@ -159,6 +169,9 @@ func testRoutesRefuse(t *testing.T, c *testCluster) {
 		for _, rt := range routes {
 			what := fmt.Sprintf("%s %s on %s", rt.Method, rt.Path, target.Name)
 			for _, s := range strangers {
+				if nodeRoute[rt.Path] && s.name == "the cluster's worker certificate" {
+					continue // a node's own routes: a worker may call them
+				}
 				status, detail := answer(s.client, target.Addr, rt, "{}")
 				if !refused(status) {
 					t.Errorf("%s with %s: HTTP %d %s; want the TLS handshake refused, 401 or 403", what, s.name, status, detail)
@@ -179,7 +192,14 @@ func testRoutesRefuse(t *testing.T, c *testCluster) {
 			}
 			// The cluster's own client gets past authentication, so the
 			// refusals above came from it and not from a missing route.
-			if rt.Join || rt.Path == membersRoute.Path {
+			if rt.Join {
+				continue
+			}
+			if nodeRoute[rt.Path] {
+				// Nodes only: the CLI's certificate is refused.
+				if status, detail := answer(c.client, target.Addr, rt, "{}"); status != http.StatusForbidden {
+					t.Errorf("%s with the cluster's client certificate: HTTP %d %s; want 403, the route is for nodes", what, status, detail)
+				}
 				continue
 			}
 			if status, detail := answer(c.client, target.Addr, rt, "{}"); refused(status) {

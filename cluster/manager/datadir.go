@@ -23,6 +23,9 @@ type Identity struct {
 	Listen string `json:"listen_addr,omitempty"`
 	// Hostname is the node's name in `docker node ls`.
 	Hostname string `json:"hostname"`
+	// Managers are manager addresses this node last knew, where a worker
+	// reaches the cluster.
+	Managers []string `json:"managers,omitempty"`
 }
 
 // ErrNotInitialised means a data directory holds no node: run init or join.

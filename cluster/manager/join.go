@@ -103,57 +103,24 @@ func (m *Manager) material() ([]byte, error) {
 	return json.Marshal(managerMaterial{CAKey: caKey, ClusterKey: key[:]})
 }
 
-// membersHandler serves membersPath on the leader: a manager whose
-// certificate names it asks to become a voter at its advertise address.
-func (m *Manager) membersHandler(w http.ResponseWriter, r *http.Request) {
-	reply := func(status int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"message": msg})
-	}
-	if r.Method != http.MethodPost {
-		reply(http.StatusMethodNotAllowed, "use POST")
-		return
-	}
-	if r.TLS == nil {
-		reply(http.StatusUnauthorized, "a manager certificate is required")
-		return
-	}
-	nodeID, err := ca.Authorize(*r.TLS, ca.RoleManager)
-	if err != nil {
-		reply(http.StatusForbidden, err.Error())
-		return
-	}
-	if !m.raft.IsLeader() {
-		_, addr := m.raft.Leader()
-		w.Header().Set("X-Swarmops-Leader", addr)
-		reply(http.StatusServiceUnavailable, "not the leader; ask "+addr)
-		return
-	}
-	var node *swarm.Node
-	if err := m.store.View(func(tx store.ReadTx) error {
-		var err error
-		node, err = tx.Node(nodeID)
-		return err
-	}); err != nil {
-		reply(http.StatusNotFound, fmt.Sprintf("node %s is not a member of this cluster", nodeID))
-		return
-	}
-	if node.Spec.Role != swarm.NodeRoleManager || node.ManagerStatus == nil {
-		reply(http.StatusForbidden, fmt.Sprintf("node %s is not a manager", nodeID))
+// addMember serves membersPath on the leader: a manager whose certificate
+// names it asks to become a voter at its advertise address.
+func (m *Manager) addMember(w http.ResponseWriter, r *http.Request, node *swarm.Node, role ca.Role) {
+	if role != ca.RoleManager || node.Spec.Role != swarm.NodeRoleManager || node.ManagerStatus == nil {
+		replyJSON(w, http.StatusForbidden, fmt.Sprintf("node %s is not a manager", node.ID))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	if err := m.raft.AddVoter(ctx, nodeID, node.ManagerStatus.Addr); err != nil {
-		reply(http.StatusServiceUnavailable, fmt.Sprintf("add voter: %v", err))
+	if err := m.raft.AddVoter(ctx, node.ID, node.ManagerStatus.Addr); err != nil {
+		replyJSON(w, http.StatusServiceUnavailable, fmt.Sprintf("add voter: %v", err))
 		return
 	}
-	if err := m.markReady(ctx, nodeID); err != nil {
-		reply(http.StatusServiceUnavailable, err.Error())
+	if err := m.markReady(ctx, node.ID); err != nil {
+		replyJSON(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	reply(http.StatusOK, "added")
+	replyJSON(w, http.StatusOK, "added")
 }
 
 // markReady records that a node runs.
@@ -170,6 +137,9 @@ func (m *Manager) markReady(ctx context.Context, nodeID string) error {
 		return err
 	}); err != nil {
 		return fmt.Errorf("mark node ready: %w", err)
+	}
+	if node.Status.State == swarm.NodeStateReady {
+		return nil
 	}
 	node.Status.State = swarm.NodeStateReady
 	node.Status.Message = ""
@@ -285,7 +255,7 @@ func JoinCluster(ctx context.Context, cfg JoinConfig) (Identity, error) {
 	if err := layout.SaveNode([]byte(resp.Certificate), keyPEM); err != nil {
 		return Identity{}, fmt.Errorf("join: %w", err)
 	}
-	id := Identity{NodeID: resp.NodeID, Role: role, Advertise: cfg.Advertise, Listen: cfg.Listen, Hostname: hostname}
+	id := Identity{NodeID: resp.NodeID, Role: role, Advertise: cfg.Advertise, Listen: cfg.Listen, Hostname: hostname, Managers: []string{cfg.Remote}}
 	if err := dir.SaveIdentity(id); err != nil {
 		return Identity{}, err
 	}

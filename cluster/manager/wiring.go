@@ -64,7 +64,9 @@ func (m *Manager) newHTTPServer() *http.Server {
 		Version:   apiserver.VersionInfo{Version: Version},
 	})
 	mux := http.NewServeMux()
-	mux.HandleFunc(membersPath, m.membersHandler)
+	mux.Handle(membersPath, m.nodeHandler(m.addMember))
+	mux.Handle(sessionPath, m.nodeHandler(m.session))
+	mux.Handle(promotePath, m.nodeHandler(m.promote))
 	mux.Handle("/", api.Handler())
 	return &http.Server{
 		Handler:           mux,

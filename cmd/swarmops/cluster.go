@@ -126,7 +126,7 @@ func newDaemonCmd() *cobra.Command {
 				return err
 			}
 			if id.Role != ca.RoleManager {
-				return runWorker(cmd.Context(), log)
+				return runWorker(cmd.Context(), managerConfig(dataDir, log, tuning), log)
 			}
 			m, err := manager.Open(managerConfig(dataDir, log, tuning))
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -49,7 +50,7 @@ CA does not match is refused before anything is sent to it.`,
 			}
 			if id.Role != ca.RoleManager {
 				fmt.Fprintln(cmd.OutOrStdout(), "This node joined a swarm as a worker.")
-				return runWorker(cmd.Context(), log)
+				return runWorker(cmd.Context(), cfg, log)
 			}
 			m, err := manager.Open(cfg)
 			if err != nil {
@@ -73,16 +74,17 @@ CA does not match is refused before anything is sent to it.`,
 	return cmd
 }
 
-// runWorker keeps a worker in the foreground until SIGTERM. Workers are
-// registered members with certificates; the agent that runs their tasks
-// is the next piece of swarmops, and until it lands a worker has nothing
-// to run.
-func runWorker(ctx context.Context, log interface{ Info(string, ...any) }) error {
+// runWorker keeps a worker in touch with the managers until SIGTERM. If
+// the cluster promotes it, it carries on as a manager.
+func runWorker(ctx context.Context, cfg manager.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("worker registered; this version runs no task agent yet")
-	<-ctx.Done()
-	return nil
+	m, err := manager.RunWorker(ctx, manager.WorkerConfig{Config: cfg})
+	if err != nil || m == nil {
+		return err
+	}
+	log.Info("this node is now a manager", "node", m.Identity().NodeID)
+	return untilSignal(ctx, m, log)
 }
 
 func newJoinTokenCmd() *cobra.Command {
