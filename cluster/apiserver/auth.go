@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/swarmops/swarmops/cluster/ca"
+	"github.com/swarmops/swarmops/cluster/store"
 )
 
 // Headers a follower sets when it forwards a request to the leader. The
@@ -90,6 +92,11 @@ func (s *Server) authenticate(r *http.Request) (Caller, error) {
 	}
 	c := Caller{NodeID: id, Role: role}
 	if role == ca.RoleManager {
+		// A manager certificate outlives a demotion or a removal (until it
+		// expires); what the node is now decides, not what it was.
+		if !s.isManager(id) {
+			return Caller{}, errorf(http.StatusForbidden, "%s", notManagerMessage)
+		}
 		if v := r.Header.Get(headerCaller); v != "" {
 			fwd, ok := parseCallerHeader(v)
 			if !ok {
@@ -116,4 +123,16 @@ func authorize(rt route, c Caller) error {
 		return errorf(http.StatusForbidden, "POST /swarmops/v1/join is for nodes joining with a token (swarmops join), over a join connection")
 	}
 	return nil
+}
+
+// isManager reports whether the store lists the node as a manager.
+func (s *Server) isManager(nodeID string) bool {
+	manager := false
+	_ = s.store.View(func(tx store.ReadTx) error {
+		if n, err := tx.Node(nodeID); err == nil {
+			manager = n.Spec.Role == swarm.NodeRoleManager
+		}
+		return nil
+	})
+	return manager
 }

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/swarmops/swarmops/cluster/ca"
+	"github.com/swarmops/swarmops/cluster/store"
 )
 
 // concretePaths turns a route pattern into the paths a client would use:
@@ -131,5 +133,25 @@ func TestForwardedIdentityIsTrustedFromManagersOnly(t *testing.T) {
 	logs := m.logs.String()
 	if !strings.Contains(logs, "caller=cli0000000000000000000000 role=swarmops-client") || strings.Contains(logs, "manager9") {
 		t.Errorf("audit log does not name the real caller:\n%s", logs)
+	}
+}
+
+// A manager certificate outlives the node's demotion or removal: the
+// store, not the certificate, decides.
+func TestManagerCertOfAFormerManagerIsRefused(t *testing.T) {
+	h := newHarness(t, 1)
+	m := h.leader()
+	stray := h.pki.cert(t, "formermanager000000000000", ca.RoleManager)
+	status, body, _ := h.raw(m, stray, "GET", "/v1.41/nodes", nil)
+	wantError(t, status, body, http.StatusForbidden, "This node is not a swarm manager")
+
+	// Listed as a worker: refused too.
+	h.propose(store.Create(&swarm.Node{ID: "formermanager000000000000", Spec: swarm.NodeSpec{Role: swarm.NodeRoleWorker}}))
+	status, body, _ = h.raw(m, stray, "GET", "/v1.41/nodes", nil)
+	wantError(t, status, body, http.StatusForbidden, "This node is not a swarm manager")
+
+	// The cluster's own managers still pass.
+	if status, body, _ := h.raw(m, h.pki.manager[m.id], "GET", "/v1.41/nodes", nil); status != http.StatusOK {
+		t.Fatalf("a current manager's certificate: %d %s", status, body)
 	}
 }

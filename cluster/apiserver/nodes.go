@@ -190,7 +190,12 @@ func (s *Server) updateNode(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		next.Spec = spec
-		next.ManagerStatus = nil
+		// The stored manager status holds the address a manager's Raft and
+		// API listen on (what the API shows is computed from Raft); only a
+		// demotion ends it.
+		if spec.Role != swarm.NodeRoleManager {
+			next.ManagerStatus = nil
+		}
 		return nil
 	})
 	if err != nil {

@@ -118,6 +118,10 @@ type Config struct {
 	ForwardWait time.Duration
 }
 
+// DefaultAPIVersion is the newest Engine API version served unless
+// VersionInfo says otherwise: the version Docker's 20.10 engines speak.
+const DefaultAPIVersion = "1.41"
+
 // Server is the HTTPS Engine API every manager serves.
 type Server struct {
 	cfg     Config
@@ -159,7 +163,7 @@ func New(cfg Config) *Server {
 		v.Version = "dev"
 	}
 	if v.APIVersion == "" {
-		v.APIVersion = "1.41"
+		v.APIVersion = DefaultAPIVersion
 	}
 	if v.MinAPIVersion == "" {
 		v.MinAPIVersion = "1.24"

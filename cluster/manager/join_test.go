@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -116,6 +117,33 @@ func TestJoinManagersAndDemote(t *testing.T) {
 		}
 		return true
 	})
+
+	// node-2 sees its demotion, stops managing and becomes a worker that
+	// holds none of the managers' keys.
+	select {
+	case <-m2.Demoted():
+	case <-time.After(30 * time.Second):
+		t.Fatal("node-2 never saw its demotion")
+	}
+	if err := m2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.BecomeWorker(); err != nil {
+		t.Fatal(err)
+	}
+	dir := DataDir{Dir: m2.Config().DataDir}
+	id, err := dir.LoadIdentity()
+	if err != nil || id.Role != ca.RoleWorker || len(id.Managers) != 2 {
+		t.Fatalf("node-2's identity after demotion = %+v, %v; want a worker knowing the two managers", id, err)
+	}
+	for _, f := range []string{dir.Certs().CAKeyFile(), dir.ClusterKeyFile()} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("a demoted node still holds %s", f)
+		}
+	}
+	if _, err := Open(m2.Config()); err == nil {
+		t.Error("a demoted node's data directory still opens as a manager")
+	}
 }
 
 func TestJoinRefusals(t *testing.T) {

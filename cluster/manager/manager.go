@@ -60,6 +60,9 @@ type Manager struct {
 	http     *http.Server
 	served   chan error
 
+	// demoted is closed when the cluster demotes this node (Demoted).
+	demoted chan struct{}
+
 	// stopLoops ends the leader's loops at shutdown.
 	stopLoops context.CancelFunc
 	loops     sync.WaitGroup
@@ -134,6 +137,7 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 		sealer:   sealer,
 		store:    store.New(),
 		served:   make(chan error, 1),
+		demoted:  make(chan struct{}),
 	}
 	listen := id.Listen
 	if listen == "" {
@@ -169,10 +173,14 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 	go func() { m.served <- m.http.Serve(m.mux.HTTP()) }()
 	var loops context.Context
 	loops, m.stopLoops = context.WithCancel(context.Background())
-	m.loops.Add(1)
+	m.loops.Add(2)
 	go func() {
 		defer m.loops.Done()
 		m.runMembership(loops)
+	}()
+	go func() {
+		defer m.loops.Done()
+		m.watchDemotion(loops)
 	}()
 	log.Info("manager started", "node", id.NodeID, "addr", m.mux.Addr().String(), "advertise", id.Advertise)
 	return m, nil
@@ -255,3 +263,6 @@ func (m *Manager) JoinTokens() (ca.JoinTokens, error) {
 	}
 	return ca.JoinTokens{Worker: c.JoinTokens.Worker, Manager: c.JoinTokens.Manager}, nil
 }
+
+// Config is the configuration the manager was started with.
+func (m *Manager) Config() Config { return m.cfg }

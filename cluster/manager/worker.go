@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/apiserver"
 	"github.com/swarmops/swarmops/cluster/ca"
 	"github.com/swarmops/swarmops/cluster/seal"
 	"github.com/swarmops/swarmops/cluster/store"
@@ -78,7 +80,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsConf := root.ClientConfig(ca.NewCredentials(cert))
+	creds := ca.NewCredentials(cert)
+	tlsConf := root.ClientConfig(creds)
+	stopServing, err := serveWorkerAPI(id, root, creds)
+	if err != nil {
+		return nil, err
+	}
+	defer stopServing()
 	period := cfg.Period
 	if period <= 0 {
 		period = 5 * time.Second
@@ -94,6 +102,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) (*Manager, error) {
 			log.Warn("no manager answered", "managers", id.Managers, "err", err)
 		case reply.Role == swarm.NodeRoleManager:
 			log.Info("promoted to manager")
+			stopServing() // the manager listens on the same address
 			return promoteSelf(ctx, cfg.Config, dir, id, tlsConf, remote)
 		}
 		select {
@@ -290,3 +299,22 @@ func replyJSON(w http.ResponseWriter, status int, msg string) {
 // and promotion, and a new manager's request to become a voter. All are
 // POST.
 func NodeRoutes() []string { return []string{sessionPath, promotePath, membersPath} }
+
+// serveWorkerAPI answers on the worker's address as a worker's daemon does
+// (apiserver.WorkerHandler), so the docker CLI pointed at a worker prints
+// Swarm's "not a swarm manager" rather than failing to connect. The
+// returned stop is idempotent.
+func serveWorkerAPI(id Identity, root *ca.RootCA, creds *ca.Credentials) (func(), error) {
+	addr := id.Listen
+	if addr == "" {
+		addr = id.Advertise
+	}
+	ln, err := tls.Listen("tcp", addr, root.ServerConfig(creds))
+	if err != nil {
+		return nil, fmt.Errorf("worker: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: apiserver.WorkerHandler(), ReadHeaderTimeout: readHeaderTimeout}
+	go srv.Serve(ln)
+	var once sync.Once
+	return func() { once.Do(func() { srv.Close() }) }, nil
+}

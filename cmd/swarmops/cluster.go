@@ -49,14 +49,28 @@ func newLogger(w io.Writer, debug bool) *slog.Logger {
 }
 
 // untilSignal runs until SIGINT or SIGTERM, then shuts the manager down.
+// If the cluster demotes the node meanwhile, it shuts the manager down and
+// carries on as a worker.
 func untilSignal(ctx context.Context, m *manager.Manager, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	log.Info("shutting down")
+	demoted := false
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-m.Demoted():
+		demoted = true
+		log.Info("demoted to worker: leaving the managers")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return m.Shutdown(sctx)
+	if err := m.Shutdown(sctx); err != nil || !demoted {
+		return err
+	}
+	if err := m.BecomeWorker(); err != nil {
+		return err
+	}
+	return runWorker(ctx, m.Config(), log)
 }
 
 func newInitCmd() *cobra.Command {
