@@ -1,0 +1,61 @@
+package orchestrator
+
+import "github.com/docker/docker/api/types/swarm"
+
+// reapHistory is SwarmKit's task reaper: stopped tasks told to go are
+// deleted, and each slot (node, for global services) keeps at most the
+// history limit of tasks, live ones included, deleting its oldest stopped
+// tasks first. When max_attempts is set the limit becomes max_attempts+1, so
+// that the restarts it counts are never forgotten.
+func (r *run) reapHistory() {
+	for _, t := range r.tasks {
+		if t.DesiredState == swarm.TaskStateRemove && stopped(t) && !r.created[t.ID] {
+			r.deleted[t.ID] = true
+		}
+	}
+	if r.in.Service == nil {
+		return
+	}
+	limit := r.in.HistoryLimit
+	if limit == 0 {
+		limit = DefaultHistoryLimit
+	}
+	if p := r.in.Service.Spec.TaskTemplate.RestartPolicy; p != nil && p.MaxAttempts != nil && *p.MaxAttempts > 0 {
+		limit = int(*p.MaxAttempts) + 1
+	}
+	if limit < 0 {
+		return
+	}
+	type instance struct {
+		slot int
+		node string
+	}
+	groups := map[instance][]*swarm.Task{}
+	var order []instance
+	for _, t := range r.tasks {
+		if r.deleted[t.ID] {
+			continue
+		}
+		k := instance{slot: t.Slot}
+		if r.isGlobal() {
+			k = instance{node: t.NodeID}
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], t) // oldest first: r.tasks is sorted
+	}
+	for _, k := range order {
+		g := groups[k]
+		excess := len(g) - limit
+		for _, t := range g {
+			if excess <= 0 {
+				break
+			}
+			if stopped(t) && !r.created[t.ID] {
+				r.deleted[t.ID] = true
+				excess--
+			}
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package orchestrator
+
+import (
+	"sort"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// DefaultHistoryLimit is Swarm's TaskHistoryRetentionLimit default: the
+// number of tasks a slot (or, for global services, a node) keeps, live ones
+// included.
+const DefaultHistoryLimit = 5
+
+// Input is the snapshot Reconcile decides from.
+type Input struct {
+	// Service is the service to reconcile; nil means it was removed: every task
+	// is told to go (desired remove) and deleted once stopped.
+	Service *swarm.Service
+	// Tasks are all tasks of the service, dead ones included.
+	Tasks []*swarm.Task
+	// Nodes are all nodes of the cluster.
+	Nodes []*swarm.Node
+	Now   time.Time
+	// NewID names new tasks; tests pass a counter so plans are deterministic.
+	NewID func() string
+	// HistoryLimit is the cluster's TaskHistoryRetentionLimit: 0 means
+	// DefaultHistoryLimit, a negative value keeps every dead task.
+	HistoryLimit int
+}
+
+// Plan is what moves the service toward its desired state. Applying it is one
+// batch: create, then update, then delete.
+type Plan struct {
+	// Create holds new tasks, complete except for Meta, which the store sets.
+	Create []*swarm.Task
+	// Update holds copies of existing tasks whose DesiredState moved forward;
+	// nothing else in them changed. A task in Delete is not also here.
+	Update []*swarm.Task
+	// Delete holds IDs of dead tasks beyond the history limit, and of stopped
+	// tasks whose desired state is remove.
+	Delete []string
+	// Wake is when Reconcile must run again even if nothing changes (a
+	// restart delay ends); zero when no such time exists.
+	Wake time.Time
+}
+
+// Empty reports whether applying the plan would change nothing.
+func (p Plan) Empty() bool {
+	return len(p.Create) == 0 && len(p.Update) == 0 && len(p.Delete) == 0
+}
+
+// Reconcile returns the actions that move in.Service toward its desired state.
+// It reads nothing but in and modifies nothing it is given.
+func Reconcile(in Input) Plan {
+	r := newRun(in)
+	switch {
+	case in.Service == nil:
+		r.removeAll()
+	case in.Service.Spec.Mode.Global != nil:
+		r.global(false)
+	case in.Service.Spec.Mode.GlobalJob != nil:
+		r.global(true)
+	case in.Service.Spec.Mode.ReplicatedJob != nil:
+		r.replicatedJob()
+	default:
+		r.replicated()
+	}
+	r.promoteReady()
+	r.reapHistory()
+	return r.plan()
+}
+
+// run is one Reconcile call's working state: the tasks as the plan leaves
+// them (desired states raised, replacements added), and what changed.
+type run struct {
+	in      Input
+	nodes   map[string]*swarm.Node
+	tasks   []*swarm.Task // existing tasks (copies) then created ones
+	byID    map[string]*swarm.Task
+	created map[string]bool
+	updated map[string]bool
+	deleted map[string]bool
+	wake    time.Time
+}
+
+func newRun(in Input) *run {
+	r := &run{
+		in:      in,
+		nodes:   make(map[string]*swarm.Node, len(in.Nodes)),
+		byID:    make(map[string]*swarm.Task, len(in.Tasks)),
+		created: map[string]bool{},
+		updated: map[string]bool{},
+		deleted: map[string]bool{},
+	}
+	for _, n := range in.Nodes {
+		r.nodes[n.ID] = n
+	}
+	for _, t := range in.Tasks {
+		c := *t
+		r.tasks = append(r.tasks, &c)
+		r.byID[c.ID] = &c
+	}
+	// Sorting once makes every later walk, and so the plan, deterministic
+	// whatever order the store returned.
+	sort.SliceStable(r.tasks, func(i, j int) bool { return olderThan(r.tasks[i], r.tasks[j]) })
+	return r
+}
+
+func (r *run) plan() Plan {
+	var p Plan
+	for _, t := range r.tasks {
+		switch {
+		case r.created[t.ID]:
+			p.Create = append(p.Create, t)
+		case r.deleted[t.ID]:
+			p.Delete = append(p.Delete, t.ID)
+		case r.updated[t.ID]:
+			p.Update = append(p.Update, t)
+		}
+	}
+	p.Wake = r.wake
+	return p
+}
+
+// setDesired moves t's desired state forward; it never moves it back, because
+// agents act on desired states and a task that was told to stop must stay
+// stopped.
+func (r *run) setDesired(t *swarm.Task, s swarm.TaskState) {
+	if stateRank(s) <= stateRank(t.DesiredState) {
+		return
+	}
+	t.DesiredState = s
+	if !r.created[t.ID] {
+		r.updated[t.ID] = true
+	}
+}
+
+func (r *run) wakeAt(at time.Time) {
+	if at.After(r.in.Now) && (r.wake.IsZero() || at.Before(r.wake)) {
+		r.wake = at
+	}
+}
+
+// live reports whether t is, as far as the plan goes, meant to run (or, for
+// jobs, to run to completion): its desired state is at most complete.
+func (r *run) live(t *swarm.Task) bool {
+	return !r.deleted[t.ID] && stateRank(t.DesiredState) <= stateRank(swarm.TaskStateComplete)
+}
+
+// stopped reports whether t's container is gone or never existed, which is
+// when its record may be deleted.
+func stopped(t *swarm.Task) bool {
+	return stateRank(t.Status.State) > stateRank(swarm.TaskStateRunning) ||
+		(stateRank(t.Status.State) < stateRank(swarm.TaskStateAssigned) &&
+			stateRank(t.DesiredState) > stateRank(swarm.TaskStateRunning))
+}
+
+// ended reports whether t's process is over (or will never start) while it is
+// still meant to run: the event the restart policy answers.
+func ended(t *swarm.Task, job bool) bool {
+	if job && t.Status.State == swarm.TaskStateComplete {
+		return false
+	}
+	return stateRank(t.Status.State) > stateRank(swarm.TaskStateRunning)
+}
+
+// nodeLost reports whether a task placed on nodeID must leave it: the node is
+// gone, down or drained.
+func (r *run) nodeLost(nodeID string) bool {
+	if nodeID == "" {
+		return false
+	}
+	n, ok := r.nodes[nodeID]
+	return !ok || n.Status.State == swarm.NodeStateDown || n.Spec.Availability == swarm.NodeAvailabilityDrain
+}
+
+func (r *run) nodeDown(nodeID string) bool {
+	n, ok := r.nodes[nodeID]
+	return !ok || n.Status.State == swarm.NodeStateDown
+}
+
+// removeAll is service removal: every task is told to go (desired remove, as
+// SwarmKit does) and deleted once it has stopped.
+func (r *run) removeAll() {
+	for _, t := range r.tasks {
+		r.setDesired(t, swarm.TaskStateRemove)
+	}
+}
+
+// newTask builds a task as SwarmKit's NewTask does.
+func (r *run) newTask(slot int, nodeID string) *swarm.Task {
+	s := r.in.Service
+	t := &swarm.Task{
+		ID:        r.in.NewID(),
+		Spec:      s.Spec.TaskTemplate,
+		ServiceID: s.ID,
+		Slot:      slot,
+		NodeID:    nodeID,
+		Status: swarm.TaskStatus{
+			State:     swarm.TaskStateNew,
+			Timestamp: r.in.Now,
+			Message:   "created",
+		},
+		DesiredState: swarm.TaskStateRunning,
+	}
+	if r.isJob() {
+		var it swarm.Version // a job the API has not stamped yet runs iteration 0
+		if s.JobStatus != nil {
+			it = s.JobStatus.JobIteration
+		}
+		t.JobIteration = &it
+		t.DesiredState = swarm.TaskStateComplete
+	}
+	r.tasks = append(r.tasks, t)
+	r.byID[t.ID] = t
+	r.created[t.ID] = true
+	return t
+}
+
+// stateOrder is SwarmKit's numeric order of task states; a task's states only
+// ever move along it.
+var stateOrder = map[swarm.TaskState]int{
+	swarm.TaskStateNew:       0,
+	swarm.TaskStateAllocated: 1,
+	swarm.TaskStatePending:   2,
+	swarm.TaskStateAssigned:  3,
+	swarm.TaskStateAccepted:  4,
+	swarm.TaskStatePreparing: 5,
+	swarm.TaskStateReady:     6,
+	swarm.TaskStateStarting:  7,
+	swarm.TaskStateRunning:   8,
+	swarm.TaskStateComplete:  9,
+	swarm.TaskStateShutdown:  10,
+	swarm.TaskStateFailed:    11,
+	swarm.TaskStateRejected:  12,
+	swarm.TaskStateRemove:    13,
+	swarm.TaskStateOrphaned:  14,
+}
+
+func stateRank(s swarm.TaskState) int {
+	if s == "" {
+		return 0
+	}
+	if r, ok := stateOrder[s]; ok {
+		return r
+	}
+	panic("orchestrator: unknown task state " + string(s))
+}
+
+// taskTime is when a task was created, which orders a slot's history.
+func taskTime(t *swarm.Task) time.Time {
+	if !t.CreatedAt.IsZero() {
+		return t.CreatedAt
+	}
+	return t.Status.Timestamp
+}
+
+func olderThan(a, b *swarm.Task) bool {
+	ta, tb := taskTime(a), taskTime(b)
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a.ID < b.ID
+}
