@@ -64,42 +64,13 @@ func unixTransport(socket string) *http.Transport {
 	}
 }
 
-// call sends body (if any) as JSON and decodes the answer into out (if
-// any). A status of 300 or more is an error carrying the engine's message.
+// call sends body (if any) as JSON to the engine and decodes the answer
+// into out (if any); see callJSON.
 func (e *engine) call(ctx context.Context, method, path string, body, out any) error {
-	var r io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(data)
+	if err := callJSON(ctx, e.http, method, "http://docker"+path, body, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://docker"+path, r)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
-	}
-	if out == nil {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return dec.Decode(out)
+	return nil
 }
 
 // listLabelled returns the raw objects of kind (services, networks, secrets,

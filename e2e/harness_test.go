@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -553,54 +551,10 @@ func (c *testCluster) Status(t testing.TB, m *node) apiserver.Status {
 	return st
 }
 
-// apiError is a non-2xx answer of the API.
-type apiError struct {
-	Status  int
-	Message string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message) }
-
 // call sends a request to m with the CLI's client certificate; body and
 // out are JSON (nil for none). A non-2xx answer is an *apiError.
 func (c *testCluster) call(ctx context.Context, m *node, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://"+m.Addr+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Message string }
-		if json.Unmarshal(data, &e) != nil || e.Message == "" {
-			e.Message = string(data)
-		}
-		return &apiError{Status: resp.StatusCode, Message: e.Message}
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
-		}
-	}
-	return nil
+	return callJSON(ctx, c.client, method, "https://"+m.Addr+path, body, out)
 }
 
 // waitServing waits until m's API answers (any status), failing early if
