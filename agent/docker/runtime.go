@@ -1,0 +1,299 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+)
+
+// Runtime runs the tasks of one node on a Docker engine. Several runtimes
+// (several agents) may share an engine: each sees only containers labelled
+// with its node ID.
+type Runtime struct {
+	cli    *client.Client
+	nodeID string
+}
+
+// New returns the runtime of node nodeID on the engine cli talks to.
+func New(cli *client.Client, nodeID string) *Runtime {
+	return &Runtime{cli: cli, nodeID: nodeID}
+}
+
+// Owned is a container this runtime created, as found on the engine.
+type Owned struct {
+	TaskID      string
+	ServiceID   string
+	ContainerID string
+	Name        string
+	State       string // the engine's: created, running, exited, ...
+}
+
+// Prepare creates the task's container, pulling its image first only when
+// the engine does not have it. auth is the base64 X-Registry-Auth header
+// the manager passed along (empty for none). Preparing a task whose
+// container already exists succeeds, so an executor may retry it.
+//
+// A failed pull is not returned by itself: as in Swarm, the create that
+// follows fails with the error the user sees ("No such image: ..."); the
+// pull's own error is still reachable with errors.Is/As.
+func (r *Runtime) Prepare(ctx context.Context, t swarm.Task, svcName, auth string) error {
+	cfg, hc, err := containerConfig(t, svcName, r.nodeID)
+	if err != nil {
+		return err
+	}
+	var pullErr error
+	if _, err := r.cli.ImageInspect(ctx, cfg.Image); cerrdefs.IsNotFound(err) {
+		pullErr = r.pull(ctx, cfg.Image, auth)
+	}
+	name := TaskName(t, svcName)
+	_, err = r.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	if cerrdefs.IsConflict(err) {
+		if c, ierr := r.cli.ContainerInspect(ctx, name); ierr == nil && c.Config.Labels[LabelTaskID] == t.ID {
+			return nil
+		}
+	}
+	if err != nil {
+		return engineError{err: err, pull: pullErr}
+	}
+	return nil
+}
+
+// pull drains the engine's pull stream, whose failures arrive as an
+// "error" member of a message rather than as an HTTP status.
+func (r *Runtime) pull(ctx context.Context, ref, auth string) error {
+	body, err := r.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	dec := json.NewDecoder(body)
+	for {
+		var m struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		if m.Error != "" {
+			return fmt.Errorf("pull %s: %s", ref, m.Error)
+		}
+	}
+}
+
+// find returns the container of a task this runtime owns.
+func (r *Runtime) find(ctx context.Context, taskID string) (string, error) {
+	cs, err := r.list(ctx, filters.Arg("label", LabelTaskID+"="+taskID))
+	if err != nil {
+		return "", err
+	}
+	if len(cs) == 0 {
+		return "", fmt.Errorf("task %s: %w", taskID, ErrNotFound)
+	}
+	return cs[0].ID, nil
+}
+
+func (r *Runtime) list(ctx context.Context, extra ...filters.KeyValuePair) ([]container.Summary, error) {
+	args := filters.NewArgs(append(extra,
+		filters.Arg("label", LabelOwner+"="+ownerValue),
+		filters.Arg("label", LabelNodeID+"="+r.nodeID))...)
+	cs, err := r.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return cs, nil
+}
+
+// List returns every container of this node, running or not, so that a
+// restarted agent can adopt the ones whose tasks still exist and remove
+// the others.
+func (r *Runtime) List(ctx context.Context) ([]Owned, error) {
+	cs, err := r.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Owned, 0, len(cs))
+	for _, c := range cs {
+		o := Owned{
+			TaskID:      c.Labels[LabelTaskID],
+			ServiceID:   c.Labels[LabelServiceID],
+			ContainerID: c.ID,
+			State:       c.State,
+		}
+		if len(c.Names) > 0 {
+			o.Name = c.Names[0][1:] // the engine prefixes names with "/"
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// Start starts the task's container. Starting a running one succeeds.
+func (r *Runtime) Start(ctx context.Context, taskID string) error {
+	id, err := r.find(ctx, taskID)
+	if err != nil {
+		return err
+	}
+	return taskErr(r.cli.ContainerStart(ctx, id, container.StartOptions{}))
+}
+
+// Wait follows the task's container through engine events until it exits
+// and returns nil for exit code 0, an *ExitError otherwise, ErrUnhealthy
+// when its healthcheck fails (the container is left running: stopping it
+// is the executor's call) and ErrContainerDestroyed if it disappears.
+// onHealth, if not nil, sees every health status ("starting", "healthy",
+// "unhealthy") as it is reported. A container already exited returns at
+// once, which is what an adopting agent needs; one created but never
+// started blocks until it starts and exits, or ctx ends.
+func (r *Runtime) Wait(ctx context.Context, taskID string, onHealth func(status string)) error {
+	id, err := r.find(ctx, taskID)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Subscribe before looking so an exit between the two is not lost.
+	msgs, errs := r.cli.Events(ctx, events.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("container", id),
+		filters.Arg("event", string(events.ActionDie)),
+		filters.Arg("event", string(events.ActionDestroy)),
+		filters.Arg("event", string(events.ActionHealthStatus)),
+	)})
+	if done, err := r.exited(ctx, id); done {
+		return err
+	}
+	for {
+		select {
+		case m := <-msgs:
+			switch {
+			case m.Action == events.ActionDie:
+				_, err := r.exited(ctx, id)
+				return err
+			case m.Action == events.ActionDestroy:
+				return ErrContainerDestroyed
+			case m.Action == events.ActionHealthStatusUnhealthy:
+				if onHealth != nil {
+					onHealth("unhealthy")
+				}
+				return ErrUnhealthy
+			default:
+				if onHealth != nil {
+					onHealth(healthOf(m.Action))
+				}
+			}
+		case err := <-errs:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("follow container %s: %w", id, err)
+		}
+	}
+}
+
+func healthOf(a events.Action) string {
+	const p = "health_status: "
+	if len(a) > len(p) {
+		return string(a[len(p):])
+	}
+	return string(a)
+}
+
+// exited reports whether the container has run and stopped, with its
+// outcome as Wait returns it.
+func (r *Runtime) exited(ctx context.Context, id string) (bool, error) {
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if cerrdefs.IsNotFound(err) {
+		return true, ErrContainerDestroyed
+	}
+	if err != nil {
+		return true, fmt.Errorf("inspect container %s: %w", id, err)
+	}
+	st := c.State
+	if st.Running || st.Restarting || st.Status == "created" {
+		return false, nil
+	}
+	if st.ExitCode != 0 {
+		return true, &ExitError{Code: st.ExitCode, Cause: st.Error}
+	}
+	return true, nil
+}
+
+// Stop sends the container its stop signal and kills it once grace has
+// passed; a nil grace uses the one recorded at create from the service's
+// stop_grace_period (the engine's 10s when it had none). Stopping a stopped
+// or missing container succeeds.
+func (r *Runtime) Stop(ctx context.Context, taskID string, grace *time.Duration) error {
+	id, err := r.find(ctx, taskID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var opts container.StopOptions
+	if grace != nil {
+		secs := int(grace.Seconds())
+		opts.Timeout = &secs
+	}
+	if err := r.cli.ContainerStop(ctx, id, opts); err != nil && !cerrdefs.IsNotFound(err) {
+		return taskErr(err)
+	}
+	return nil
+}
+
+// Remove removes the task's container and its anonymous volumes, killing it
+// if it still runs. Removing a missing container succeeds.
+func (r *Runtime) Remove(ctx context.Context, taskID string) error {
+	id, err := r.find(ctx, taskID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return taskErr(err)
+	}
+	return nil
+}
+
+// LogOptions chooses what Logs streams, as `docker service logs` flags do.
+type LogOptions struct {
+	Follow     bool
+	Tail       string // "all" or a number of lines; empty means all
+	Timestamps bool
+	Since      string // as the engine accepts it: RFC 3339 or Unix time
+}
+
+// Logs streams the task's stdout and stderr. Unless the task has a TTY the
+// stream is the engine's multiplexed format: read it with stdcopy.StdCopy.
+// The caller closes it; with Follow it ends when the container stops or
+// ctx is cancelled.
+func (r *Runtime) Logs(ctx context.Context, taskID string, o LogOptions) (io.ReadCloser, error) {
+	id, err := r.find(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := r.cli.ContainerLogs(ctx, id, container.LogsOptions{
+		ShowStdout: true, ShowStderr: true,
+		Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Since: o.Since,
+	})
+	if err != nil {
+		return nil, taskErr(err)
+	}
+	return rc, nil
+}
