@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,7 +34,11 @@ CA does not match is refused before anything is sent to it.`,
 				return invalid(errors.New("join: --token is required (see `swarmops join-token worker` on a manager)"))
 			}
 			if advertise == "" {
-				return invalid(errors.New("join: --advertise-addr HOST:PORT is required: the address the cluster reaches this node at"))
+				addr, err := inferAdvertise(args[0])
+				if err != nil {
+					return invalid(fmt.Errorf("join: %w; pass --advertise-addr HOST:PORT, the address the cluster reaches this node at", err))
+				}
+				advertise = addr
 			}
 			log := newLogger(cmd.ErrOrStderr(), debug)
 			cfg := managerConfig(dataDir, log, tuning)
@@ -66,7 +71,7 @@ CA does not match is refused before anything is sent to it.`,
 	}
 	addDataDirFlag(cmd, &dataDir)
 	cmd.Flags().StringVar(&token, "token", "", "the worker or manager join token")
-	cmd.Flags().StringVar(&advertise, "advertise-addr", "", "HOST:PORT the cluster reaches this node at")
+	cmd.Flags().StringVar(&advertise, "advertise-addr", "", "HOST:PORT the cluster reaches this node at (default: this machine's address toward the manager, port "+defaultPort+")")
 	cmd.Flags().StringVar(&listen, "listen-addr", "", "address to bind (default: the advertise address)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
@@ -137,4 +142,26 @@ func newJoinTokenCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&rotate, "rotate", false, "replace the token; the old one stops working at once")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print the token only")
 	return cmd
+}
+
+// defaultPort is the port a node listens on when --advertise-addr names
+// none.
+const defaultPort = "4243"
+
+// inferAdvertise picks the address this machine reaches remote from, as
+// `docker swarm join` does when no advertise address is given: the local
+// address of a route to the manager, with the default port. No packet is
+// sent.
+func inferAdvertise(remote string) (string, error) {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return "", fmt.Errorf("manager address %q: want HOST:PORT", remote)
+	}
+	conn, err := net.Dial("udp", net.JoinHostPort(host, defaultPort))
+	if err != nil {
+		return "", fmt.Errorf("no route to the manager %s to choose this node's address from: %w", host, err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().(*net.UDPAddr)
+	return net.JoinHostPort(local.IP.String(), defaultPort), nil
 }

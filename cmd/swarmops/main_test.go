@@ -237,3 +237,13 @@ func TestPlanOfflineJSONErrors(t *testing.T) {
 		t.Errorf("first error = %+v, want compose.yml:5:17 services.web.deploy.replicas with a message", e)
 	}
 }
+
+func TestInferAdvertise(t *testing.T) {
+	addr, err := inferAdvertise("127.0.0.1:9999")
+	if err != nil || addr != "127.0.0.1:"+defaultPort {
+		t.Fatalf("inferAdvertise toward loopback = %q, %v; want 127.0.0.1:%s", addr, err, defaultPort)
+	}
+	if _, err := inferAdvertise("no-port"); err == nil {
+		t.Fatal("inferAdvertise accepted a manager address without a port")
+	}
+}
