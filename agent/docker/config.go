@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/swarmops/swarmops/agent/runtime"
+
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/swarm"
 )
@@ -28,19 +30,8 @@ const ownerValue = "docker"
 // errNoContainerSpec is returned for tasks whose runtime is not a container.
 var errNoContainerSpec = errors.New("task has no container spec")
 
-// TaskName is the container name Swarm gives a task: service.slot.taskid,
-// with the node ID in place of the slot for global services (slot 0), unless
-// the task carries its own name.
-func TaskName(t swarm.Task, svcName string) string {
-	if t.Annotations.Name != "" {
-		return t.Annotations.Name
-	}
-	slot := fmt.Sprint(t.Slot)
-	if t.Slot == 0 {
-		slot = t.NodeID
-	}
-	return svcName + "." + slot + "." + t.ID
-}
+// TaskName is the container name Swarm gives a task (agent/runtime).
+func TaskName(t swarm.Task, svcName string) string { return runtime.TaskName(t, svcName) }
 
 // containerConfig builds what ContainerCreate needs from a task. Label
 // precedence follows Swarm: the container spec's labels, then the task's

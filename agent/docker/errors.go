@@ -2,8 +2,9 @@ package docker
 
 import (
 	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/swarmops/swarmops/agent/runtime"
 )
 
 // Errors a Wait can end with besides *ExitError. Their text is Swarm's, since
@@ -17,19 +18,8 @@ var (
 	ErrNotFound = errors.New("no container for task")
 )
 
-// ExitError is a container that exited with a non-zero code; its text is
-// the task error Swarm shows, e.g. "task: non-zero exit (1)".
-type ExitError struct {
-	Code  int
-	Cause string // the engine's State.Error, if any
-}
-
-func (e *ExitError) Error() string {
-	if e.Cause != "" {
-		return fmt.Sprintf("task: non-zero exit (%d): %s", e.Code, e.Cause)
-	}
-	return fmt.Sprintf("task: non-zero exit (%d)", e.Code)
-}
+// ExitError is the runtimes' shared exit error (agent/runtime).
+type ExitError = runtime.ExitError
 
 // daemonPrefix is what the client puts before every engine error; Swarm's
 // executor runs inside the engine, so its task errors never carry it.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/swarmops/swarmops/agent/runtime"
+
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
@@ -271,13 +273,8 @@ func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 	return nil
 }
 
-// LogOptions chooses what Logs streams, as `docker service logs` flags do.
-type LogOptions struct {
-	Follow     bool
-	Tail       string // "all" or a number of lines; empty means all
-	Timestamps bool
-	Since      string // as the engine accepts it: RFC 3339 or Unix time
-}
+// LogOptions are the runtimes' shared log options (agent/runtime).
+type LogOptions = runtime.LogOptions
 
 // Logs streams the task's stdout and stderr. Unless the task has a TTY the
 // stream is the engine's multiplexed format: read it with stdcopy.StdCopy.

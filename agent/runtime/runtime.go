@@ -1,0 +1,48 @@
+// Package runtime holds what the agent's runtimes share, so one executor
+// drives them all alike: a task's name, the error of a task that exited
+// non-zero, and the options of a log stream. It depends on Docker's types
+// only, never on a runtime.
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/docker/docker/api/types/swarm"
+)
+
+// TaskName is the name Swarm gives a task's container: service.slot.taskid,
+// with the node ID in place of the slot for global services (slot 0), unless
+// the task carries its own name.
+func TaskName(t swarm.Task, svcName string) string {
+	if t.Annotations.Name != "" {
+		return t.Annotations.Name
+	}
+	slot := fmt.Sprint(t.Slot)
+	if t.Slot == 0 {
+		slot = t.NodeID
+	}
+	return svcName + "." + slot + "." + t.ID
+}
+
+// ExitError is a task whose process exited with a non-zero code; its text
+// is the task error Swarm shows, e.g. "task: non-zero exit (1)".
+type ExitError struct {
+	Code  int
+	Cause string // what the runtime adds, if anything (the engine's State.Error)
+}
+
+func (e *ExitError) Error() string {
+	if e.Cause != "" {
+		return fmt.Sprintf("task: non-zero exit (%d): %s", e.Code, e.Cause)
+	}
+	return fmt.Sprintf("task: non-zero exit (%d)", e.Code)
+}
+
+// LogOptions chooses what a runtime's Logs streams, as `docker service logs`
+// flags do.
+type LogOptions struct {
+	Follow     bool
+	Tail       string // "all" or a number of lines; empty means all
+	Timestamps bool
+	Since      string // RFC 3339 or Unix time, where the runtime supports it
+}
