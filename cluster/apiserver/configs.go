@@ -141,35 +141,13 @@ func (s *Server) updateConfig(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeConfig(w http.ResponseWriter, r *http.Request) error {
-	var id, name string
-	err := s.view(func(tx store.ReadTx) error {
-		var err error
-		if id, err = resolve(tx, store.TableConfigs, "config", r.PathValue("id")); err != nil {
-			return err
-		}
-		c, err := tx.Config(id)
-		if err != nil {
-			return err
-		}
-		name = c.Spec.Name
-		users, err := tx.ServicesUsingConfig(id)
-		if err != nil {
-			return err
-		}
-		if len(users) > 0 {
-			return inUse("config", name, users)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := s.propose(w, r, store.Delete(store.TableConfigs, id, 0)); err != nil {
-		if errors.Is(err, store.ErrInUse) {
-			return s.inUseNow("config", name, func(tx store.ReadTx) ([]*swarm.Service, error) { return tx.ServicesUsingConfig(id) })
-		}
-		return storeWriteError("config", id, err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.removeUnused(w, r, store.TableConfigs, "config",
+		func(tx store.ReadTx, id string) (string, error) {
+			c, err := tx.Config(id)
+			if err != nil {
+				return "", err
+			}
+			return c.Spec.Name, nil
+		},
+		func(tx store.ReadTx, id string) ([]*swarm.Service, error) { return tx.ServicesUsingConfig(id) })
 }

@@ -191,23 +191,38 @@ func (s *Server) updateSecret(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeSecret(w http.ResponseWriter, r *http.Request) error {
+	return s.removeUnused(w, r, store.TableSecrets, "secret",
+		func(tx store.ReadTx, id string) (string, error) {
+			sec, err := tx.Secret(id)
+			if err != nil {
+				return "", err
+			}
+			return sec.Spec.Name, nil
+		},
+		func(tx store.ReadTx, id string) ([]*swarm.Service, error) { return tx.ServicesUsingSecret(id) })
+}
+
+// removeUnused removes a secret or config (kind) that no service uses, as
+// Swarm does: refused while a service refers to it, whether that shows in
+// the read or only in the commit.
+func (s *Server) removeUnused(w http.ResponseWriter, r *http.Request, table store.Table, kind string,
+	nameOf func(tx store.ReadTx, id string) (string, error),
+	usersOf func(tx store.ReadTx, id string) ([]*swarm.Service, error)) error {
 	var id, name string
 	err := s.view(func(tx store.ReadTx) error {
 		var err error
-		if id, err = resolve(tx, store.TableSecrets, "secret", r.PathValue("id")); err != nil {
+		if id, err = resolve(tx, table, kind, r.PathValue("id")); err != nil {
 			return err
 		}
-		sec, err := tx.Secret(id)
-		if err != nil {
+		if name, err = nameOf(tx, id); err != nil {
 			return err
 		}
-		name = sec.Spec.Name
-		users, err := tx.ServicesUsingSecret(id)
+		users, err := usersOf(tx, id)
 		if err != nil {
 			return err
 		}
 		if len(users) > 0 {
-			return inUse("secret", name, users)
+			return inUse(kind, name, users)
 		}
 		return nil
 	})
@@ -216,11 +231,11 @@ func (s *Server) removeSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The store checks use again in the commit itself: a service created
 	// since the read above still blocks the removal.
-	if _, err := s.propose(w, r, store.Delete(store.TableSecrets, id, 0)); err != nil {
+	if _, err := s.propose(w, r, store.Delete(table, id, 0)); err != nil {
 		if errors.Is(err, store.ErrInUse) {
-			return s.inUseNow("secret", name, func(tx store.ReadTx) ([]*swarm.Service, error) { return tx.ServicesUsingSecret(id) })
+			return s.inUseNow(kind, name, func(tx store.ReadTx) ([]*swarm.Service, error) { return usersOf(tx, id) })
 		}
-		return storeWriteError("secret", id, err)
+		return storeWriteError(kind, id, err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
