@@ -90,4 +90,10 @@ const (
 	// LabelImage records the image a stack file asked for, before any
 	// digest resolution.
 	LabelImage = "com.docker.stack.image"
+	// LabelDriver, on a service's container spec, picks the runtime its
+	// tasks run under: "docker" (the default) or "exec", a plain process
+	// for hosts without Docker. A stack file sets it with
+	// `x-swarmops: {driver: exec}`; the docker CLI with
+	// `--container-label com.swarmops.driver=exec`.
+	LabelDriver = "com.swarmops.driver"
 )

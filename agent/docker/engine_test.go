@@ -21,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
+	"github.com/swarmops/swarmops/agent/runtime"
 )
 
 // The engine tests run a tiny static program in an image built FROM scratch,
@@ -226,7 +227,7 @@ func testCtx(t *testing.T) context.Context {
 func run(t *testing.T, rt *Runtime, tk swarm.Task) error {
 	t.Helper()
 	ctx := testCtx(t)
-	if err := rt.Prepare(ctx, tk, "svc", ""); err != nil {
+	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"}); err != nil {
 		t.Fatalf("prepare: %v", err)
 	}
 	if err := rt.Start(ctx, tk.ID); err != nil {

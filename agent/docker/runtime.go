@@ -15,7 +15,6 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 )
 
@@ -43,13 +42,14 @@ type Owned struct {
 
 // Prepare creates the task's container, pulling its image first only when
 // the engine does not have it. auth is the base64 X-Registry-Auth header
-// the manager passed along (empty for none). Preparing a task whose
+// the manager passed along (ts.Auth, empty for none). Preparing a task whose
 // container already exists succeeds, so an executor may retry it.
 //
 // A failed pull is not returned by itself: as in Swarm, the create that
 // follows fails with the error the user sees ("No such image: ..."); the
 // pull's own error is still reachable with errors.Is/As.
-func (r *Runtime) Prepare(ctx context.Context, t swarm.Task, svcName, auth string) error {
+func (r *Runtime) Prepare(ctx context.Context, ts runtime.Spec) error {
+	t, svcName, auth := ts.Task, ts.Service, ts.Auth
 	cfg, hc, err := containerConfig(t, svcName, r.nodeID)
 	if err != nil {
 		return err

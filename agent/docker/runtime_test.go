@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/swarmops/swarmops/agent/runtime"
 )
 
 func TestPrepareCreatesLikeSwarm(t *testing.T) {
@@ -52,10 +53,10 @@ func TestPrepareCreatesLikeSwarm(t *testing.T) {
 		DNSConfig:       &swarm.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.org"}, Options: []string{"ndots:2"}},
 		Hosts:           []string{"10.0.0.3 db"},
 	}
-	if err := rt.Prepare(ctx, tk, "web", ""); err != nil {
+	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "web"}); err != nil {
 		t.Fatalf("prepare: %v", err)
 	}
-	if err := rt.Prepare(ctx, tk, "web", ""); err != nil {
+	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "web"}); err != nil {
 		t.Fatalf("prepare twice: %v", err)
 	}
 	c, err := engine.ContainerInspect(ctx, "web.2."+tk.ID)
@@ -134,7 +135,7 @@ func TestStopHonoursGrace(t *testing.T) {
 	stubborn.Spec.ContainerSpec.StopGracePeriod = &grace
 	polite := task(2, "SLEEP=1h")
 	for _, tk := range []swarm.Task{stubborn, polite} {
-		if err := rt.Prepare(ctx, tk, "svc", ""); err != nil {
+		if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := rt.Start(ctx, tk.ID); err != nil {
@@ -171,7 +172,7 @@ func TestListAdoptsByLabel(t *testing.T) {
 	ctx := testCtx(t)
 	want := map[string]bool{}
 	for _, tk := range []swarm.Task{task(1, "SLEEP=1h"), task(2)} {
-		if err := a.Prepare(ctx, tk, "svc", ""); err != nil {
+		if err := a.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"}); err != nil {
 			t.Fatal(err)
 		}
 		want[tk.ID] = true
@@ -180,7 +181,7 @@ func TestListAdoptsByLabel(t *testing.T) {
 		t.Errorf("starting an unknown task = %v, want ErrNotFound", err)
 	}
 	other := task(1)
-	if err := b.Prepare(ctx, other, "svc", ""); err != nil {
+	if err := b.Prepare(ctx, runtime.Spec{Task: other, Service: "svc"}); err != nil {
 		t.Fatal(err)
 	}
 	// A restarted agent is a new Runtime with the same node ID.
@@ -210,7 +211,7 @@ func TestLogs(t *testing.T) {
 	rt := newRuntime(t)
 	ctx := testCtx(t)
 	tk := task(1, "LINES=one,two,three", "STDERR=oops")
-	if err := rt.Prepare(ctx, tk, "svc", ""); err != nil {
+	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(ctx, tk.ID); err != nil {
@@ -258,7 +259,7 @@ func TestUnhealthy(t *testing.T) {
 	tk.Spec.ContainerSpec.Healthcheck = &container.HealthConfig{
 		Test: []string{"CMD", "/prog", "fail"}, Interval: 200 * time.Millisecond, Retries: 1,
 	}
-	if err := rt.Prepare(ctx, tk, "svc", ""); err != nil {
+	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Start(ctx, tk.ID); err != nil {
@@ -279,7 +280,7 @@ func TestMissingImage(t *testing.T) {
 	ctx := testCtx(t)
 	tk := task(1)
 	tk.Spec.ContainerSpec.Image = "swarmops-no-such-image-" + runID + ":v1"
-	err := rt.Prepare(ctx, tk, "svc", "")
+	err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"})
 	if want := "No such image: " + tk.Spec.ContainerSpec.Image; err == nil || err.Error() != want {
 		t.Errorf("Prepare = %v, want %q", err, want)
 	}

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker/docker/api/types/swarm"
-
 	"github.com/swarmops/swarmops/agent/runtime"
 )
 
@@ -95,9 +93,10 @@ type Owned struct {
 func (r *Runtime) taskDir(taskID string) string { return filepath.Join(r.dir, taskID) }
 
 // Prepare records the task's command, environment and stop settings in a
-// new task directory. auth is accepted for the executor's sake and unused:
-// there is nothing to pull. Preparing a prepared task succeeds.
-func (r *Runtime) Prepare(_ context.Context, t swarm.Task, svcName, _ string) error {
+// new task directory. Auth is unused: there is nothing to pull. Preparing a
+// prepared task succeeds.
+func (r *Runtime) Prepare(_ context.Context, ts runtime.Spec) error {
+	t, svcName := ts.Task, ts.Service
 	if t.Spec.ContainerSpec == nil {
 		return errors.New("exec: task has no container spec")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/swarmops/swarmops/agent/runtime"
 )
 
 func shTask(id, script string, env ...string) swarm.Task {
@@ -32,7 +33,7 @@ func shTask(id, script string, env ...string) swarm.Task {
 func run(t *testing.T, r *Runtime, task swarm.Task) {
 	t.Helper()
 	ctx := context.Background()
-	if err := r.Prepare(ctx, task, "web", ""); err != nil {
+	if err := r.Prepare(ctx, runtime.Spec{Task: task, Service: "web"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Start(ctx, task.ID); err != nil {
@@ -113,7 +114,7 @@ func TestExitCodes(t *testing.T) {
 func TestPrepareNeedsCommand(t *testing.T) {
 	r := New(t.TempDir(), "node1")
 	task := swarm.Task{ID: "t", Spec: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "nginx"}}}
-	if err := r.Prepare(context.Background(), task, "web", ""); err == nil {
+	if err := r.Prepare(context.Background(), runtime.Spec{Task: task, Service: "web"}); err == nil {
 		t.Fatal("a task without a command was prepared")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/agent/runtime"
 )
 
 // Runtime is what the executor needs of a runtime; agent/docker and
@@ -13,7 +15,7 @@ import (
 // task, starting a started one or stopping and removing a missing one
 // succeed. Wait returns nil for exit 0 and a *runtime.ExitError otherwise.
 type Runtime interface {
-	Prepare(ctx context.Context, t swarm.Task, svcName, auth string) error
+	Prepare(ctx context.Context, s runtime.Spec) error
 	Start(ctx context.Context, taskID string) error
 	Wait(ctx context.Context, taskID string, onHealth func(status string)) error
 	Stop(ctx context.Context, taskID string, grace *time.Duration) error
@@ -21,11 +23,7 @@ type Runtime interface {
 }
 
 // Spec is the task to run and what the runtime needs beside it.
-type Spec struct {
-	Task    swarm.Task
-	Service string // the service's name, for the task's container name
-	Auth    string // registry credentials for the pull, as the engine takes them
-}
+type Spec = runtime.Spec
 
 // Run follows s.Task until nothing more can happen to it, applying the
 // actions Next decides to rt and calling report once for every status
@@ -53,7 +51,7 @@ func Run(ctx context.Context, rt Runtime, s Spec, desired <-chan swarm.TaskState
 		case Proceed:
 			continue
 		case Prepare:
-			obs = Observation{Event: Prepared, Err: rt.Prepare(ctx, d.task, s.Service, s.Auth)}
+			obs = Observation{Event: Prepared, Err: rt.Prepare(ctx, withTask(s, d.task))}
 			continue
 		case Start:
 			obs = Observation{Event: Started, Err: rt.Start(ctx, id)}
@@ -85,6 +83,12 @@ func Run(ctx context.Context, rt Runtime, s Spec, desired <-chan swarm.TaskState
 		case obs = <-d.events:
 		}
 	}
+}
+
+// withTask is s with the task as the driver last saw it.
+func withTask(s Spec, t swarm.Task) Spec {
+	s.Task = t
+	return s
 }
 
 // driver holds what Run keeps between steps: the task as last reported and

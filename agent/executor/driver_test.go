@@ -40,8 +40,8 @@ func (f *fakeRuntime) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-func (f *fakeRuntime) Prepare(_ context.Context, t swarm.Task, svc, _ string) error {
-	f.record("prepare " + svc + " " + t.ID)
+func (f *fakeRuntime) Prepare(_ context.Context, s runtime.Spec) error {
+	f.record("prepare " + s.Service + " " + s.Task.ID)
 	return f.prepareErr
 }
 func (f *fakeRuntime) Start(_ context.Context, id string) error { f.record("start " + id); return nil }

@@ -46,3 +46,21 @@ type LogOptions struct {
 	Timestamps bool
 	Since      string // RFC 3339 or Unix time, where the runtime supports it
 }
+
+// Spec is a task to run and what a runtime needs beside it to create the
+// task's container or process.
+type Spec struct {
+	Task swarm.Task
+	// Service is the service's name, for the task's container name.
+	Service string
+	// Endpoint is the service's endpoint spec: the runtime binds its
+	// host-mode published ports.
+	Endpoint *swarm.EndpointSpec
+	// Auth is the registry credentials for the pull, as the engine takes
+	// them (base64 JSON, from `--with-registry-auth`); empty for none.
+	Auth string
+	// Secrets and Configs hold, by ID, the data of every secret and config
+	// the task references. They live in memory only.
+	Secrets map[string][]byte
+	Configs map[string][]byte
+}
