@@ -90,6 +90,7 @@ func (c *converter) service(svc types.ServiceConfig) (swarm.ServiceSpec, bool) {
 		spec.TaskTemplate.LogDriver = &swarm.Driver{Name: svc.Logging.Driver, Options: maps.Clone(svc.Logging.Options)}
 	}
 	spec.Labels[api.LabelImage] = svc.Image
+	c.swarmopsExtension(base, svc, &spec)
 	return spec, len(c.errs) == before
 }
 
