@@ -20,15 +20,17 @@
 // answers 500 for a client's mistake (a stale version, a bad rollback
 // option), this server answers 409 or 400 with the same text.
 //
-// The package does not run control loops, talk to agents or hold state of
-// its own. What it leaves to others, as of this version:
+// The package does not run control loops or hold state of its own, and
+// reaches agents only through Config.Logs. What it leaves to others, as of
+// this version:
 //   - Endpoint.VirtualIPs, network subnets and gateways the user did not
 //     give, and overlay options (VXLAN IDs) are the network allocator's to
 //     fill; published ingress ports without a number are chosen here
 //     (30000-32767), as Swarm's allocator chooses them.
 //   - Registry credentials (X-Registry-Auth, registryAuthFrom) are
 //     accepted and not kept: the store has no place for them yet.
-//   - Service and task logs answer 501 until agents stream them.
+//   - Service and task logs are the leader's to fetch, from each task's
+//     node through Config.Logs; without one they answer 501.
 //   - The caller of every write is logged ("api write" with caller, role
 //     and forwarding manager); the store's batches do not carry it yet.
 //   - A removed node's certificate stays valid until it expires: the

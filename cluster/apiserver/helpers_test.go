@@ -247,11 +247,21 @@ type harness struct {
 	// managers in creation order; the first leads.
 	managers []*manager
 	now      time.Time
+	// configure, when set, adjusts every manager's Config before its
+	// server is built.
+	configure func(*Config)
 }
 
 func newHarness(t *testing.T, managers int) *harness {
 	t.Helper()
-	h := &harness{t: t, pki: newPKI(t), c: newConsensus(), now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	return newHarnessWith(t, managers, nil)
+}
+
+// newHarnessWith is newHarness with configure applied to every manager's
+// Config.
+func newHarnessWith(t *testing.T, managers int, configure func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, pki: newPKI(t), c: newConsensus(), now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), configure: configure}
 	for i := 0; i < managers; i++ {
 		h.addManager(fmt.Sprintf("manager%d0000000000000000000", i+1)[:25])
 	}
@@ -265,7 +275,7 @@ func (h *harness) addManager(id string) *manager {
 	m := &manager{id: id, store: st, raft: h.c.member(id, st), logs: &logBuf{}}
 	cert := h.pki.cert(t, id, ca.RoleManager)
 	h.pki.manager[id] = cert
-	m.srv = New(Config{
+	cfg := Config{
 		NodeID:    id,
 		Store:     st,
 		Raft:      m.raft,
@@ -274,16 +284,20 @@ func (h *harness) addManager(id string) *manager {
 		Now:       func() time.Time { return h.now },
 		Logger:    slog.New(slog.NewTextHandler(m.logs, nil)),
 		Version:   VersionInfo{Version: "0.0.0-test", GitCommit: "abc1234"},
-	})
-	cfg := h.pki.root.ServerConfig(ca.NewCredentials(cert))
-	cfg.NextProtos = []string{"http/1.1"}
+	}
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
+	m.srv = New(cfg)
+	tlsCfg := h.pki.root.ServerConfig(ca.NewCredentials(cert))
+	tlsCfg.NextProtos = []string{"http/1.1"}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
 	hs := &http.Server{Handler: m.srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){ca.JoinALPN: m.srv.ServeJoinConn}}
-	go func() { _ = hs.Serve(tls.NewListener(ln, cfg)) }()
+	go func() { _ = hs.Serve(tls.NewListener(ln, tlsCfg)) }()
 	t.Cleanup(func() { _ = hs.Close() })
 	m.addr = ln.Addr().String()
 	h.c.setAddr(id, m.addr)

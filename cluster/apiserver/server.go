@@ -89,7 +89,7 @@ type VersionInfo struct {
 }
 
 // Config assembles a Server from interfaces; every field but Forwarder,
-// Joiner, Now, Logger and MaxBodyBytes is required.
+// Joiner, Logs, Now, Logger, MaxBodyBytes and ForwardWait is required.
 type Config struct {
 	// NodeID is this manager's node ID (the CN of its certificate and its
 	// Raft server ID).
@@ -103,6 +103,10 @@ type Config struct {
 	Sealer    Sealer
 	// Joiner serves POST /swarmops/v1/join; without one it answers 501.
 	Joiner Joiner
+	// Logs fetches task logs from the nodes for GET /services/{id}/logs
+	// and /tasks/{id}/logs; only the leader's is used. Without one those
+	// routes answer 501.
+	Logs TaskLogs
 	// Now is the clock for times the API itself sets (a rollback's
 	// UpdateStatus.StartedAt, a removed node's orphaned tasks); default
 	// time.Now.

@@ -285,13 +285,3 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
-
-// Logs come from the agents that run the tasks; until they exist there is
-// nothing to stream.
-func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) error {
-	return errorf(http.StatusNotImplemented, "service logs are not available yet: swarmops agents do not stream task logs in this version")
-}
-
-func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
-	return errorf(http.StatusNotImplemented, "task logs are not available yet: swarmops agents do not stream task logs in this version")
-}
