@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/swarmops/swarmops/agent/runtime"
@@ -15,6 +18,8 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 )
 
@@ -24,11 +29,41 @@ import (
 type Runtime struct {
 	cli    *client.Client
 	nodeID string
+	node   runtime.Node
+	files  *runtime.FileDir
 }
 
-// New returns the runtime of node nodeID on the engine cli talks to.
-func New(cli *client.Client, nodeID string) *Runtime {
-	return &Runtime{cli: cli, nodeID: nodeID}
+// Options are a runtime's settings beyond its engine and node.
+type Options struct {
+	// SecretsDir is where the files of the tasks' secrets and configs are
+	// written, to be bind-mounted read-only into their containers; it must
+	// be on tmpfs, and is mounted with one when it is not and the agent
+	// runs as root (see runtime.FileDir). The engine must see the same
+	// directory, so it has to run on this host, in this mount namespace.
+	// Empty, or not on tmpfs and not mountable, a task that references a
+	// secret or config is refused, never written to a disk.
+	SecretsDir string
+	// Node is what {{.Node.*}} templates see; empty fields are this
+	// machine's (runtime.ThisNode).
+	Node runtime.Node
+}
+
+// New returns the runtime of node nodeID on the engine cli talks to, with
+// the options given, if any (at most one).
+func New(cli *client.Client, nodeID string, opts ...Options) *Runtime {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	node, this := o.Node, runtime.ThisNode(nodeID)
+	node.ID = nodeID
+	if node.Hostname == "" {
+		node.Hostname = this.Hostname
+	}
+	if node.Platform == (runtime.Platform{}) {
+		node.Platform = this.Platform
+	}
+	return &Runtime{cli: cli, nodeID: nodeID, node: node, files: runtime.NewFileDir(o.SecretsDir, nodeID, true)}
 }
 
 // Owned is a container this runtime created, as found on the engine.
@@ -41,24 +76,36 @@ type Owned struct {
 }
 
 // Prepare creates the task's container, pulling its image first only when
-// the engine does not have it. auth is the base64 X-Registry-Auth header
-// the manager passed along (ts.Auth, empty for none). Preparing a task whose
+// the engine does not have it, with the registry credentials of ts.Auth.
+// The task's secrets and configs are written to the secrets dir (tmpfs)
+// and bind-mounted read-only where Swarm puts them. Preparing a task whose
 // container already exists succeeds, so an executor may retry it.
 //
 // A failed pull is not returned by itself: as in Swarm, the create that
 // follows fails with the error the user sees ("No such image: ..."); the
 // pull's own error is still reachable with errors.Is/As.
 func (r *Runtime) Prepare(ctx context.Context, ts runtime.Spec) error {
-	t, svcName, auth := ts.Task, ts.Service, ts.Auth
-	cfg, hc, err := containerConfig(t, svcName, r.nodeID)
+	t := ts.Task
+	cfg, hc, err := containerConfig(ts, r.node)
 	if err != nil {
 		return err
 	}
+	files, err := ts.Files()
+	if err != nil {
+		return err
+	}
+	if len(files) > 0 {
+		mounts, err := r.writeFiles(t.ID, files)
+		if err != nil {
+			return err
+		}
+		hc.Mounts = append(slices.Clone(hc.Mounts), mounts...)
+	}
 	var pullErr error
 	if _, err := r.cli.ImageInspect(ctx, cfg.Image); cerrdefs.IsNotFound(err) {
-		pullErr = r.pull(ctx, cfg.Image, auth)
+		pullErr = r.pull(ctx, cfg.Image, ts.Auth)
 	}
-	name := TaskName(t, svcName)
+	name := TaskName(t, ts.Service)
 	_, err = r.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
 	if cerrdefs.IsConflict(err) {
 		if c, ierr := r.cli.ContainerInspect(ctx, name); ierr == nil && c.Config.Labels[LabelTaskID] == t.ID {
@@ -66,9 +113,43 @@ func (r *Runtime) Prepare(ctx context.Context, ts runtime.Spec) error {
 		}
 	}
 	if err != nil {
+		// The files go with the failure, unless a container of the task
+		// (made by an earlier Prepare) may still need them.
+		if _, ferr := r.find(ctx, t.ID); len(files) > 0 && errors.Is(ferr, ErrNotFound) {
+			_ = r.files.Remove(t.ID)
+		}
 		return engineError{err: err, pull: pullErr}
 	}
 	return nil
+}
+
+// writeFiles writes the task's secret and config files, named by ID, and
+// returns their mounts. A secret mounted twice with different owners or
+// modes gets a file per mount.
+func (r *Runtime) writeFiles(taskID string, files []runtime.File) ([]mount.Mount, error) {
+	if err := r.files.Ready(); err != nil {
+		return nil, fmt.Errorf("task %s references %s %s: %w", taskID, files[0].Kind, files[0].Name, err)
+	}
+	var mounts []mount.Mount
+	seen := map[string]int{}
+	for _, f := range files {
+		rel := f.Kind + "s/" + f.ID
+		if n := seen[rel]; n > 0 {
+			rel += "." + strconv.Itoa(n)
+		}
+		seen[f.Kind+"s/"+f.ID]++
+		src, err := r.files.Write(taskID, rel, f)
+		if err != nil {
+			_ = r.files.Remove(taskID)
+			return nil, fmt.Errorf("task %s: %w", taskID, err)
+		}
+		target := configTarget(f.Target)
+		if f.Kind == runtime.KindSecret {
+			target = secretTarget(f.Target)
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: src, Target: target, ReadOnly: true})
+	}
+	return mounts, nil
 }
 
 // pull drains the engine's pull stream, whose failures arrive as an
@@ -257,20 +338,65 @@ func (r *Runtime) Stop(ctx context.Context, taskID string, grace *time.Duration)
 }
 
 // Remove removes the task's container and its anonymous volumes, killing it
-// if it still runs. Removing a missing container succeeds.
+// if it still runs, and deletes the task's secret and config files.
+// Removing a missing container succeeds, and still deletes the files.
 func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 	id, err := r.find(ctx, taskID)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	err = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return taskErr(err)
+	if err == nil {
+		err = r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return taskErr(err)
+		}
 	}
-	return nil
+	return r.files.Remove(taskID)
+}
+
+// Ports returns the task's published host-mode ports as the engine bound
+// them, with the port the engine picked where the service gave none: what
+// Swarm reports as the task's PortStatus. They are known once the
+// container runs.
+func (r *Runtime) Ports(ctx context.Context, taskID string) ([]swarm.PortConfig, error) {
+	id, err := r.find(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, taskErr(err)
+	}
+	if c.NetworkSettings == nil {
+		return nil, nil
+	}
+	var out []swarm.PortConfig
+	seen := map[swarm.PortConfig]bool{}
+	for port, bs := range c.NetworkSettings.Ports {
+		for _, b := range bs {
+			published, err := strconv.ParseUint(b.HostPort, 10, 16)
+			if err != nil {
+				continue
+			}
+			p := swarm.PortConfig{
+				Protocol:      swarm.PortConfigProtocol(port.Proto()),
+				TargetPort:    uint32(port.Int()),
+				PublishedPort: uint32(published),
+				PublishMode:   swarm.PortConfigPublishModeHost,
+			}
+			if !seen[p] { // the engine lists a port once per address family
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b swarm.PortConfig) int {
+		if a.TargetPort != b.TargetPort {
+			return int(a.TargetPort) - int(b.TargetPort)
+		}
+		return strings.Compare(string(a.Protocol), string(b.Protocol))
+	})
+	return out, nil
 }
 
 // LogOptions are the runtimes' shared log options (agent/runtime).

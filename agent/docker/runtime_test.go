@@ -4,110 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/swarmops/swarmops/agent/runtime"
 )
-
-func TestPrepareCreatesLikeSwarm(t *testing.T) {
-	rt := newRuntime(t)
-	ctx := testCtx(t)
-	bindDir := t.TempDir()
-	grace, yes := 3*time.Second, true
-	tk := task(2, "A=1", "B=two")
-	tk.Annotations.Labels = map[string]string{"from": "task"}
-	tk.Spec.Resources = &swarm.ResourceRequirements{
-		Limits:       &swarm.Limit{NanoCPUs: 500_000_000, MemoryBytes: 64 << 20, Pids: 50},
-		Reservations: &swarm.Resources{MemoryBytes: 32 << 20},
-	}
-	*tk.Spec.ContainerSpec = swarm.ContainerSpec{
-		Image:    testImage,
-		Labels:   map[string]string{"from": "spec", "spec.only": "x"},
-		Command:  []string{"/prog"},
-		Args:     []string{"arg1"},
-		Env:      []string{"A=1"},
-		User:     "1000:1000",
-		Dir:      "/data",
-		Hostname: "web-2",
-		Init:     &yes,
-		ReadOnly: true,
-		Mounts: []mount.Mount{
-			{Type: mount.TypeBind, Source: bindDir, Target: "/bind", ReadOnly: true},
-			{Type: mount.TypeVolume, Target: "/data"},
-			{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1 << 20}},
-		},
-		StopSignal:      "SIGINT",
-		StopGracePeriod: &grace,
-		Healthcheck:     &container.HealthConfig{Test: []string{"CMD", "/prog", "fail"}, Interval: time.Second, Retries: 2},
-		CapabilityAdd:   []string{"CAP_NET_ADMIN"},
-		CapabilityDrop:  []string{"CAP_MKNOD"},
-		Sysctls:         map[string]string{"net.core.somaxconn": "1024"},
-		Ulimits:         []*container.Ulimit{{Name: "nofile", Soft: 1000, Hard: 2000}},
-		DNSConfig:       &swarm.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"example.org"}, Options: []string{"ndots:2"}},
-		Hosts:           []string{"10.0.0.3 db"},
-	}
-	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "web"}); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "web"}); err != nil {
-		t.Fatalf("prepare twice: %v", err)
-	}
-	c, err := engine.ContainerInspect(ctx, "web.2."+tk.ID)
-	if err != nil {
-		t.Fatalf("inspect by Swarm's name: %v", err)
-	}
-	cfg, hc := c.Config, c.HostConfig
-	for k, v := range map[string]string{
-		"from": "task", "spec.only": "x", LabelTask: "", LabelTaskID: tk.ID,
-		LabelTaskName: "web.2." + tk.ID, LabelServiceID: "svc-id", LabelServiceName: "web", LabelNodeID: rt.nodeID,
-	} {
-		if got, ok := cfg.Labels[k]; !ok || got != v {
-			t.Errorf("label %s = %q (present %v), want %q", k, got, ok, v)
-		}
-	}
-	check := func(what string, got, want any) {
-		t.Helper()
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s = %#v, want %#v", what, got, want)
-		}
-	}
-	check("entrypoint", []string(cfg.Entrypoint), []string{"/prog"})
-	check("cmd", []string(cfg.Cmd), []string{"arg1"})
-	check("has env A=1", strings.Contains(strings.Join(cfg.Env, " "), "A=1"), true)
-	check("user", cfg.User, "1000:1000")
-	check("workdir", cfg.WorkingDir, "/data")
-	check("hostname", cfg.Hostname, "web-2")
-	check("stop signal", cfg.StopSignal, "SIGINT")
-	check("stop timeout", *cfg.StopTimeout, 3)
-	check("healthcheck", cfg.Healthcheck.Test, []string{"CMD", "/prog", "fail"})
-	check("init", *hc.Init, true)
-	check("read-only", hc.ReadonlyRootfs, true)
-	check("cap add", []string(hc.CapAdd), []string{"CAP_NET_ADMIN"})
-	check("cap drop", []string(hc.CapDrop), []string{"CAP_MKNOD"})
-	check("sysctls", hc.Sysctls, map[string]string{"net.core.somaxconn": "1024"})
-	check("ulimits", *hc.Ulimits[0], container.Ulimit{Name: "nofile", Soft: 1000, Hard: 2000})
-	check("dns", hc.DNS, []string{"10.0.0.2"})
-	check("dns search", hc.DNSSearch, []string{"example.org"})
-	check("dns options", hc.DNSOptions, []string{"ndots:2"})
-	check("extra hosts", hc.ExtraHosts, []string{"db:10.0.0.3"})
-	check("nano cpus", hc.NanoCPUs, int64(500_000_000))
-	check("memory", hc.Memory, int64(64<<20))
-	check("memory reservation", hc.MemoryReservation, int64(32<<20))
-	check("pids", *hc.PidsLimit, int64(50))
-	var types []string
-	for _, m := range hc.Mounts {
-		types = append(types, string(m.Type)+":"+m.Target)
-	}
-	sort.Strings(types)
-	check("mounts", types, []string{"bind:/bind", "tmpfs:/tmp", "volume:/data"})
-}
 
 func TestExitCodes(t *testing.T) {
 	rt := newRuntime(t)

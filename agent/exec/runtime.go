@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	osexec "os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,7 +48,8 @@ const (
 	workDir   = "work"
 )
 
-// spec is what Prepare records: everything Start and Stop need.
+// spec is what Prepare records: everything Start and Stop need. It holds
+// where the task's secrets and configs are, never their data.
 type spec struct {
 	TaskID     string
 	ServiceID  string
@@ -58,6 +60,8 @@ type spec struct {
 	Dir        string
 	StopSignal string
 	StopGrace  time.Duration
+	SecretsDir string `json:",omitempty"`
+	ConfigsDir string `json:",omitempty"`
 }
 
 // state identifies the running process: the pid alone could be recycled.
@@ -66,19 +70,59 @@ type state struct {
 	Start uint64 // clock ticks since boot, from /proc/<pid>/stat
 }
 
+// Environment variables that tell a process where its files are.
+const (
+	EnvSecretsDir = "SWARMOPS_SECRETS_DIR"
+	EnvConfigsDir = "SWARMOPS_CONFIGS_DIR"
+)
+
 // Runtime runs the tasks of one node as processes, keeping them under
 // stateDir. Runtimes of different nodes may share a state dir.
 type Runtime struct {
 	dir    string
 	nodeID string
+	node   runtime.Node
+	files  *runtime.FileDir
 
 	mu       sync.Mutex
 	children map[string]chan struct{} // closed once the child is reaped
 }
 
-// New returns the runtime of node nodeID keeping its tasks under stateDir.
-func New(stateDir, nodeID string) *Runtime {
-	return &Runtime{dir: stateDir, nodeID: nodeID, children: map[string]chan struct{}{}}
+// Options are a runtime's settings beyond its state dir and node.
+type Options struct {
+	// SecretsDir is where the files of the tasks' secrets and configs are
+	// written; it must be on tmpfs, and is mounted with one when it is not
+	// and the agent runs as root (see runtime.FileDir). Empty, or not on
+	// tmpfs and not mountable, a task that references a secret or config
+	// is refused, never written to a disk.
+	SecretsDir string
+	// Node is what {{.Node.*}} templates see; empty fields are this
+	// machine's (runtime.ThisNode).
+	Node runtime.Node
+}
+
+// New returns the runtime of node nodeID keeping its tasks under stateDir,
+// with the options given, if any (at most one).
+func New(stateDir, nodeID string, opts ...Options) *Runtime {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	node, this := o.Node, runtime.ThisNode(nodeID)
+	node.ID = nodeID
+	if node.Hostname == "" {
+		node.Hostname = this.Hostname
+	}
+	if node.Platform == (runtime.Platform{}) {
+		node.Platform = this.Platform
+	}
+	return &Runtime{
+		dir: stateDir, nodeID: nodeID, node: node,
+		// The process runs as the agent's user, who owns the files and
+		// reads them whatever owner the reference asks for.
+		files:    runtime.NewFileDir(o.SecretsDir, nodeID, false),
+		children: map[string]chan struct{}{},
+	}
 }
 
 // Owned is a task directory this runtime created.
@@ -93,14 +137,18 @@ type Owned struct {
 func (r *Runtime) taskDir(taskID string) string { return filepath.Join(r.dir, taskID) }
 
 // Prepare records the task's command, environment and stop settings in a
-// new task directory. Auth is unused: there is nothing to pull. Preparing a
-// prepared task succeeds.
+// new task directory, with Swarm's templates of its Env expanded, and
+// writes its secrets and configs to the secrets dir (tmpfs). Auth is
+// unused: there is nothing to pull. Preparing a prepared task succeeds.
 func (r *Runtime) Prepare(_ context.Context, ts runtime.Spec) error {
 	t, svcName := ts.Task, ts.Service
 	if t.Spec.ContainerSpec == nil {
 		return errors.New("exec: task has no container spec")
 	}
-	cs := t.Spec.ContainerSpec
+	cs, err := ts.ContainerSpec(r.node)
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
 	args := append(append([]string{}, cs.Command...), cs.Args...)
 	if len(args) == 0 {
 		return errors.New("exec: the service has no command to run")
@@ -120,10 +168,55 @@ func (r *Runtime) Prepare(_ context.Context, ts runtime.Spec) error {
 	if _, err := os.Stat(filepath.Join(dir, specFile)); err == nil {
 		return nil
 	}
+	files, err := ts.Files()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	if err := r.writeFiles(&s, files); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(dir, workDir), 0o755); err != nil {
+		_ = r.files.Remove(t.ID)
 		return fmt.Errorf("exec: prepare %s: %w", t.ID, err)
 	}
-	return writeJSON(filepath.Join(dir, specFile), s)
+	if err := writeJSON(filepath.Join(dir, specFile), s); err != nil {
+		_ = r.files.Remove(t.ID)
+		return err
+	}
+	return nil
+}
+
+// writeFiles writes the task's secret and config files to its directories
+// of the secrets dir, each named by its target's base name, and records
+// those directories in s.
+func (r *Runtime) writeFiles(s *spec, files []runtime.File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if err := r.files.Ready(); err != nil {
+		return fmt.Errorf("exec: task %s references %s %s: %w", s.TaskID, files[0].Kind, files[0].Name, err)
+	}
+	seen := map[string]string{}
+	for _, f := range files {
+		rel := f.Kind + "s/" + path.Base(f.Target)
+		if other, dup := seen[rel]; dup {
+			_ = r.files.Remove(s.TaskID)
+			return fmt.Errorf("exec: task %s: %s %s and %s both become %s: plain processes find their files by base name, so give one another target",
+				s.TaskID, f.Kind, f.Name, other, rel)
+		}
+		seen[rel] = f.Name
+		if _, err := r.files.Write(s.TaskID, rel, f); err != nil {
+			_ = r.files.Remove(s.TaskID)
+			return fmt.Errorf("exec: task %s: %w", s.TaskID, err)
+		}
+		dir := filepath.Join(r.files.TaskDir(s.TaskID), f.Kind+"s")
+		if f.Kind == runtime.KindSecret {
+			s.SecretsDir = dir
+		} else {
+			s.ConfigsDir = dir
+		}
+	}
+	return nil
 }
 
 func (r *Runtime) load(taskID string) (spec, error) {
@@ -217,6 +310,12 @@ func (r *Runtime) Start(_ context.Context, taskID string) error {
 	argv := append([]string{"-c", fmt.Sprintf(wrapper, int(sig)), filepath.Join(dir, exitFile)}, s.Args...)
 	cmd := osexec.Command("/bin/sh", argv...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, s.Env...)
+	if s.SecretsDir != "" {
+		cmd.Env = append(cmd.Env, EnvSecretsDir+"="+s.SecretsDir)
+	}
+	if s.ConfigsDir != "" {
+		cmd.Env = append(cmd.Env, EnvConfigsDir+"="+s.ConfigsDir)
+	}
 	cmd.Dir = s.Dir
 	if cmd.Dir == "" {
 		cmd.Dir = filepath.Join(dir, workDir)
@@ -392,7 +491,8 @@ func (r *Runtime) kill(ctx context.Context, taskID string, pid int) error {
 }
 
 // Remove kills the task's process if it still runs and deletes its
-// directory, logs included. Removing a missing task succeeds.
+// directory, logs included, and its secret and config files. Removing a
+// missing task succeeds.
 func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 	if _, err := r.load(taskID); errors.Is(err, ErrNotFound) {
 		return nil
@@ -401,6 +501,9 @@ func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 		if err := r.kill(ctx, taskID, st.Pid); err != nil {
 			return err
 		}
+	}
+	if err := r.files.Remove(taskID); err != nil {
+		return fmt.Errorf("exec: %w", err)
 	}
 	if err := os.RemoveAll(r.taskDir(taskID)); err != nil {
 		return fmt.Errorf("exec: remove %s: %w", taskID, err)

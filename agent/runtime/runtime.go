@@ -1,7 +1,9 @@
 // Package runtime holds what the agent's runtimes share, so one executor
-// drives them all alike: a task's name, the error of a task that exited
-// non-zero, and the options of a log stream. It depends on Docker's types
-// only, never on a runtime.
+// drives them all alike: the Spec of a task to run, a task's name, Swarm's
+// templates in a container spec, the error of a task that exited non-zero,
+// the options of a log stream, and the tmpfs directory (FileDir) where a
+// task's secrets and configs are written, never to a disk. It depends on
+// Docker's types and the kernel's calls only, never on a runtime.
 package runtime
 
 import (
