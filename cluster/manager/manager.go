@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/swarmops/swarmops/api"
@@ -24,8 +25,13 @@ type Config struct {
 	// Timeouts tune Raft; zero fields take the defaults.
 	Timeouts raftnode.Timeouts
 	Logger   *slog.Logger
-	// Now is the clock certificates are issued by; nil means time.Now.
+	// Now is the clock certificates are issued by and heartbeats are
+	// judged by; nil means time.Now.
 	Now func() time.Time
+	// HeartbeatPeriod is how often agents must call the leader's
+	// dispatcher; a node silent for three periods is marked down. Zero
+	// means dispatcher.DefaultHeartbeatPeriod (5s, as Swarm).
+	HeartbeatPeriod time.Duration
 }
 
 // readHeaderTimeout bounds how long a client may take to send its request
@@ -62,6 +68,10 @@ type Manager struct {
 
 	// demoted is closed when the cluster demotes this node (Demoted).
 	demoted chan struct{}
+
+	// dispatcher serves the agents while this manager leads; nil
+	// otherwise.
+	dispatcher atomic.Pointer[activeDispatcher]
 
 	// stopLoops ends the leader's loops at shutdown.
 	stopLoops context.CancelFunc
@@ -173,10 +183,14 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 	go func() { m.served <- m.http.Serve(m.mux.HTTP()) }()
 	var loops context.Context
 	loops, m.stopLoops = context.WithCancel(context.Background())
-	m.loops.Add(2)
+	m.loops.Add(3)
 	go func() {
 		defer m.loops.Done()
 		m.runMembership(loops)
+	}()
+	go func() {
+		defer m.loops.Done()
+		m.runDispatcher(loops)
 	}()
 	go func() {
 		defer m.loops.Done()

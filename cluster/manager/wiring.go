@@ -49,8 +49,9 @@ func (a raftAdapter) Stats() apiserver.RaftStats {
 }
 
 // newHTTPServer builds the manager's HTTPS server: the Engine API, plus the
-// route a new manager uses to become a voter, and the join protocol served
-// on connections that negotiated it.
+// routes of the nodes (a new manager's request to become a voter, a
+// worker's check-in and promotion, the agents' dispatcher sessions), and
+// the join protocol served on connections that negotiated it.
 func (m *Manager) newHTTPServer() *http.Server {
 	api := apiserver.New(apiserver.Config{
 		NodeID:    m.identity.NodeID,
@@ -64,9 +65,12 @@ func (m *Manager) newHTTPServer() *http.Server {
 		Version:   apiserver.VersionInfo{Version: Version},
 	})
 	mux := http.NewServeMux()
-	mux.Handle(membersPath, m.nodeHandler(m.addMember))
-	mux.Handle(sessionPath, m.nodeHandler(m.session))
-	mux.Handle(promotePath, m.nodeHandler(m.promote))
+	mux.Handle(membersPath, m.nodeHandler(m.heard(m.addMember)))
+	mux.Handle(sessionPath, m.nodeHandler(m.heard(m.session)))
+	mux.Handle(promotePath, m.nodeHandler(m.heard(m.promote)))
+	for _, path := range dispatchRoutes {
+		mux.Handle(path, m.dispatchHandler())
+	}
 	mux.Handle("/", api.Handler())
 	return &http.Server{
 		Handler:           mux,

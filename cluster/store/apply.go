@@ -15,30 +15,40 @@ import (
 func applyBatch(txn *memdb.Txn, index uint64, at time.Time, muts []Mutation) ([]Event, error) {
 	events := make([]Event, 0, len(muts))
 	for i, m := range muts {
-		ev, err := applyOne(txn, index, at, m)
+		ev, changed, err := applyOne(txn, index, at, m)
 		if err != nil {
 			if len(muts) > 1 {
 				return nil, fmt.Errorf("mutation %d of %d: %w", i+1, len(muts), err)
 			}
 			return nil, err
 		}
-		events = append(events, ev)
+		if changed {
+			events = append(events, ev)
+		}
 	}
 	return events, nil
 }
 
-func applyOne(txn *memdb.Txn, index uint64, at time.Time, m Mutation) (Event, error) {
+// applyOne applies one mutation; changed is false when it was a
+// conditional one whose condition did not hold.
+func applyOne(txn *memdb.Txn, index uint64, at time.Time, m Mutation) (ev Event, changed bool, err error) {
 	t := tables[m.Table] // decodeMutation checked the table
 	old, err := getRecord(txn, t.name, m.ID)
 	if err != nil {
-		return Event{}, err
+		return Event{}, false, err
 	}
-	ev := Event{Index: index, Table: t.name, Action: m.Op, ID: m.ID}
+	ev = Event{Index: index, Table: t.name, Action: m.Op, ID: m.ID}
 	switch m.Op {
+	case OpSetTaskStatus:
+		rec, err := setTaskStatus(txn, t, index, at, m, old)
+		if err != nil || rec == nil {
+			return Event{}, false, err
+		}
+		ev.Action, ev.Object, ev.Old = OpUpdate, rec.obj, old.obj
 	case OpCreate, OpUpdate:
 		rec, err := write(txn, t, index, at, m, old)
 		if err != nil {
-			return Event{}, fmt.Errorf("%s %s: %w", m.Op, describe(t, m.ID, m.Object), err)
+			return Event{}, false, fmt.Errorf("%s %s: %w", m.Op, describe(t, m.ID, m.Object), err)
 		}
 		ev.Object = rec.obj
 		if old != nil {
@@ -46,11 +56,11 @@ func applyOne(txn *memdb.Txn, index uint64, at time.Time, m Mutation) (Event, er
 		}
 	case OpDelete:
 		if err := remove(txn, t, m, old); err != nil {
-			return Event{}, fmt.Errorf("delete %s: %w", describe(t, m.ID, objOf(old)), err)
+			return Event{}, false, fmt.Errorf("delete %s: %w", describe(t, m.ID, objOf(old)), err)
 		}
 		ev.Object = old.obj
 	}
-	return ev, nil
+	return ev, true, nil
 }
 
 func objOf(r *record) any {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/docker/docker/api/types/swarm"
 )
 
 // Op is what a mutation does.
@@ -14,6 +16,9 @@ const (
 	OpCreate Op = "create"
 	OpUpdate Op = "update"
 	OpDelete Op = "delete"
+	// OpSetTaskStatus records a task's status as its node reports it (see
+	// SetTaskStatus). Its event, when it changes anything, is an OpUpdate.
+	OpSetTaskStatus Op = "set_task_status"
 )
 
 // Command types: the first byte of every log entry Apply accepts.
@@ -36,7 +41,8 @@ type Mutation struct {
 	// Object is the new object for a create or update: a value of, or a
 	// pointer to, the table's type (swarm.Node, swarm.Service, swarm.Task,
 	// swarm.Secret, swarm.Config, network.Inspect, api.Stack, api.Cluster).
-	// Its ID, version and times are set by the store.
+	// Its ID, version and times are set by the store. For OpSetTaskStatus
+	// it is a *TaskStatusReport.
 	Object any
 }
 
@@ -56,6 +62,17 @@ func Update(obj any, version uint64) Mutation {
 // version is current.
 func Delete(t Table, id string, version uint64) Mutation {
 	return Mutation{Op: OpDelete, Table: t, ID: id, Version: version}
+}
+
+// SetTaskStatus is a mutation recording st as the observed status of the
+// task taskID, reported by the node nodeID. Unlike an update it is
+// conditional and never fails: it changes the task's Status (and nothing
+// else) only when the task exists, is assigned to nodeID and st moves its
+// state forward (see StatusAdvances); otherwise it does nothing. Reports
+// from many nodes can so share one batch without a stale or late one
+// failing the others.
+func SetTaskStatus(taskID, nodeID string, st swarm.TaskStatus) Mutation {
+	return Mutation{Op: OpSetTaskStatus, Table: TableTasks, ID: taskID, Object: &TaskStatusReport{NodeID: nodeID, Status: st}}
 }
 
 func objectMutation(op Op, obj any, version uint64) Mutation {
@@ -116,6 +133,13 @@ func encodeMutation(m Mutation) (wireMutation, error) {
 			return wireMutation{}, fmt.Errorf("%w: a delete carries no object", ErrInvalid)
 		}
 		return w, nil
+	case OpSetTaskStatus:
+		raw, err := encodeStatusReport(m)
+		if err != nil {
+			return wireMutation{}, err
+		}
+		w.Object = raw
+		return w, nil
 	case OpCreate, OpUpdate:
 	default:
 		return wireMutation{}, fmt.Errorf("%w: unknown op %q", ErrInvalid, m.Op)
@@ -174,6 +198,10 @@ func decodeMutation(w wireMutation) (Mutation, error) {
 	switch w.Op {
 	case OpDelete:
 		return m, nil
+	case OpSetTaskStatus:
+		rep, err := decodeStatusReport(w)
+		m.Object = rep
+		return m, err
 	case OpCreate, OpUpdate:
 	default:
 		return m, fmt.Errorf("%w: unknown op %q", ErrInvalid, w.Op)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 )
@@ -24,9 +25,18 @@ type modelObj struct {
 	name    string
 	version uint64
 	refs    []string // secret and config IDs a service uses
+	// A task's node and observed status.
+	node   string
+	state  swarm.TaskState
+	msg    string
+	status time.Time
 }
 
 type model map[Table]map[string]modelObj
+
+// statusOutcomes counts the status reports the model applied and ignored
+// (on tasks of the reporting node), to check the generator makes both.
+var statusOutcomes = map[string]int{}
 
 func (m model) clone() model {
 	c := model{}
@@ -47,6 +57,21 @@ func (m model) apply(index uint64, muts []Mutation) (model, error) {
 		objs := next[mu.Table]
 		old, exists := objs[mu.ID]
 		switch mu.Op {
+		case OpSetTaskStatus:
+			rep := mu.Object.(*TaskStatusReport)
+			if !exists || old.node != rep.NodeID {
+				continue
+			}
+			oldRank, _ := TaskStateRank(old.state)
+			newRank, _ := TaskStateRank(rep.Status.State)
+			same := old.state == rep.Status.State && old.msg == rep.Status.Message && old.status.Equal(rep.Status.Timestamp)
+			if newRank < oldRank || (newRank == oldRank && (same || rep.Status.Timestamp.Before(old.status))) {
+				statusOutcomes["ignored"]++
+				continue
+			}
+			statusOutcomes["applied"]++
+			old.state, old.msg, old.status, old.version = rep.Status.State, rep.Status.Message, rep.Status.Timestamp, index
+			objs[mu.ID] = old
 		case OpCreate, OpUpdate:
 			switch {
 			case mu.Op == OpCreate && exists:
@@ -93,7 +118,7 @@ func modelOf(obj any) modelObj {
 	case *swarm.Config:
 		return modelObj{name: o.Spec.Name}
 	case *swarm.Task:
-		return modelObj{}
+		return modelObj{node: o.NodeID, state: o.Status.State, msg: o.Status.Message, status: o.Status.Timestamp}
 	}
 	panic(fmt.Sprintf("no model for %T", obj))
 }
@@ -148,6 +173,16 @@ func (g gen) object(t Table, id string) any {
 	}
 }
 
+// status is a report drawn from few states, messages and times, so that
+// forward, backward, repeated and same-state reports all happen.
+func (g gen) status() swarm.TaskStatus {
+	return swarm.TaskStatus{
+		State:     []swarm.TaskState{swarm.TaskStateAccepted, swarm.TaskStateStarting, swarm.TaskStateRunning, swarm.TaskStateFailed}[g.r.IntN(4)],
+		Message:   g.pick("", "started", "exit 1"),
+		Timestamp: t0.Add(time.Duration(g.r.IntN(3)) * time.Second),
+	}
+}
+
 var propTables = map[Table][]string{
 	TableServices: {"svc0", "svc1", "svc2", "svc3"},
 	TableSecrets:  {"sec0", "sec1", "sec2"},
@@ -165,6 +200,10 @@ func (g gen) batch(m model) []Mutation {
 		version := m[t][id].version
 		if g.r.IntN(5) == 0 {
 			version = uint64(g.r.IntN(3))
+		}
+		if t == TableTasks && g.r.IntN(3) == 0 {
+			muts = append(muts, SetTaskStatus(id, g.pick("n1", "n2"), g.status()))
+			continue
 		}
 		switch g.r.IntN(3) {
 		case 0:
@@ -202,7 +241,8 @@ func checkAgainst(t *testing.T, s *Store, m model) {
 				want = map[string]modelObj{}
 			}
 			if !maps.EqualFunc(got, want, func(a, b modelObj) bool {
-				return a.name == b.name && a.version == b.version && slices.Equal(a.refs, b.refs)
+				return a.name == b.name && a.version == b.version && slices.Equal(a.refs, b.refs) &&
+					a.node == b.node && a.state == b.state && a.msg == b.msg && a.status.Equal(b.status)
 			}) {
 				return fmt.Errorf("%s: store holds %v, model %v", tb, got, want)
 			}
@@ -294,5 +334,8 @@ func TestPropertyReplicasAgree(t *testing.T) {
 			t.Errorf("no batch failed with %v: the generator misses a rule", e)
 		}
 	}
-	t.Logf("failures by error: %v", seen)
+	if statusOutcomes["applied"] == 0 || statusOutcomes["ignored"] == 0 {
+		t.Errorf("status reports by outcome: %v: the generator misses a path", statusOutcomes)
+	}
+	t.Logf("failures by error: %v; status reports by outcome: %v", seen, statusOutcomes)
 }
