@@ -54,10 +54,14 @@ type client struct {
 }
 
 func newClient(cfg *Config) *client {
+	// HTTP/1.1: a manager's listener splits its port by ALPN between Raft,
+	// the join protocol and HTTP/1.1, and serves no h2.
+	tlsConf := cfg.TLS.Clone()
+	tlsConf.NextProtos = []string{"http/1.1"}
 	tr := &http.Transport{
-		TLSClientConfig:     cfg.TLS.Clone(),
+		TLSClientConfig:     tlsConf,
 		DialContext:         (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 4, // the long poll and status reports run side by side
 		TLSHandshakeTimeout: cfg.CallTimeout,
 		IdleConnTimeout:     90 * time.Second,
 	}

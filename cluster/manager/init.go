@@ -146,7 +146,7 @@ func (m *Manager) selfNode() *swarm.Node {
 			Platform: swarm.Platform{Architecture: goarchToDocker(runtime.GOARCH), OS: runtime.GOOS},
 			Resources: swarm.Resources{
 				NanoCPUs:    int64(runtime.NumCPU()) * 1e9,
-				MemoryBytes: memoryBytes(),
+				MemoryBytes: MemoryBytes(),
 			},
 			Engine:  swarm.EngineDescription{EngineVersion: Version},
 			TLSInfo: tlsInfo(m.root),

@@ -210,7 +210,7 @@ func JoinCluster(ctx context.Context, cfg JoinConfig) (Identity, error) {
 		Advertise:     cfg.Advertise,
 		Hostname:      hostname,
 		Platform:      swarm.Platform{Architecture: goarchToDocker(runtime.GOARCH), OS: runtime.GOOS},
-		Resources:     swarm.Resources{NanoCPUs: int64(runtime.NumCPU()) * 1e9, MemoryBytes: memoryBytes()},
+		Resources:     swarm.Resources{NanoCPUs: int64(runtime.NumCPU()) * 1e9, MemoryBytes: MemoryBytes()},
 		EngineVersion: Version,
 	}
 	var resp apiserver.JoinResponse

@@ -32,6 +32,9 @@ type Config struct {
 	// dispatcher; a node silent for three periods is marked down. Zero
 	// means dispatcher.DefaultHeartbeatPeriod (5s, as Swarm).
 	HeartbeatPeriod time.Duration
+	// Agent, if set, runs the node's agent: beside the manager on a
+	// manager, alone on a worker.
+	Agent Agent
 }
 
 // readHeaderTimeout bounds how long a client may take to send its request
@@ -68,6 +71,9 @@ type Manager struct {
 
 	// demoted is closed when the cluster demotes this node (Demoted).
 	demoted chan struct{}
+
+	// agent holds the routes the node's own agent serves to managers.
+	agent agentRoutes
 
 	// dispatcher serves the agents while this manager leads; nil
 	// otherwise.
@@ -183,7 +189,11 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 	go func() { m.served <- m.http.Serve(m.mux.HTTP()) }()
 	var loops context.Context
 	loops, m.stopLoops = context.WithCancel(context.Background())
-	m.loops.Add(3)
+	m.loops.Add(4)
+	go func() {
+		defer m.loops.Done()
+		m.runAgent(loops)
+	}()
 	go func() {
 		defer m.loops.Done()
 		m.runMembership(loops)

@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// memoryBytes is the machine's memory as /proc/meminfo reports it; zero
+// MemoryBytes is the machine's memory as /proc/meminfo reports it; zero
 // where it cannot be read.
-func memoryBytes() int64 {
+func MemoryBytes() int64 {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/apiserver"
 	"github.com/swarmops/swarmops/cluster/ca"
 	"github.com/swarmops/swarmops/cluster/raftnode"
@@ -53,30 +54,31 @@ func (a raftAdapter) Stats() apiserver.RaftStats {
 // worker's check-in and promotion, the agents' dispatcher sessions), and
 // the join protocol served on connections that negotiated it.
 func (m *Manager) newHTTPServer() *http.Server {
-	api := apiserver.New(apiserver.Config{
+	engine := apiserver.New(apiserver.Config{
 		NodeID:    m.identity.NodeID,
 		Store:     m.store,
 		Raft:      raftAdapter{m.raft},
 		Forwarder: &http.Transport{TLSClientConfig: m.PeerTLS()},
 		Sealer:    m.sealer,
 		Joiner:    m,
+		Logs:      agentLogs{tlsConf: m.PeerTLS(), agentAddr: m.AgentAddr},
 		Now:       m.cfg.Now,
 		Logger:    m.cfg.logger().With("component", "api"),
 		Version:   apiserver.VersionInfo{Version: Version},
 	})
 	mux := http.NewServeMux()
 	mux.Handle(membersPath, m.nodeHandler(m.heard(m.addMember)))
-	mux.Handle(sessionPath, m.nodeHandler(m.heard(m.session)))
 	mux.Handle(promotePath, m.nodeHandler(m.heard(m.promote)))
 	for _, path := range dispatchRoutes {
 		mux.Handle(path, m.dispatchHandler())
 	}
-	mux.Handle("/", api.Handler())
+	mux.Handle(api.NodeLogsPath, m.agent.serve(api.NodeLogsPath))
+	mux.Handle("/", engine.Handler())
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){
-			ca.JoinALPN: api.ServeJoinConn,
+			ca.JoinALPN: engine.ServeJoinConn,
 		},
 	}
 }

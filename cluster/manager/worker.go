@@ -8,26 +8,18 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/apiserver"
 	"github.com/swarmops/swarmops/cluster/ca"
 	"github.com/swarmops/swarmops/cluster/seal"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
-// Paths of a worker's session with the managers.
-const (
-	sessionPath = "/swarmops/v1/node/session"
-	promotePath = "/swarmops/v1/node/promote"
-)
-
-// sessionReply tells a worker what the cluster wants of it.
-type sessionReply struct {
-	Role swarm.NodeRole `json:"role"`
-}
+// promotePath is where a promoted worker takes its manager certificate.
+const promotePath = "/swarmops/v1/node/promote"
 
 // promoteRequest carries a promoted worker's CSR for its manager
 // certificate; promoteReply answers with it and the managers' keys.
@@ -43,24 +35,24 @@ type promoteReply struct {
 	Manager     []byte `json:"manager"`
 }
 
-// WorkerConfig says how a worker keeps in touch.
+// WorkerConfig says how a worker runs: its Config's Agent is the whole of
+// it.
 type WorkerConfig struct {
 	Config
-	// Period is how often the worker checks in; zero means 5s, Swarm's
-	// heartbeat period.
-	Period time.Duration
 }
 
-// RunWorker keeps a worker in touch with the managers until ctx ends: the
-// first contact marks it ready, and when the cluster promotes it (`docker
-// node promote`), it takes a manager certificate and the managers' keys,
-// starts as a manager and joins Raft — RunWorker then returns that
-// manager, which the caller runs. It returns nil, nil when ctx ends.
-//
-// Until the task agent lands, this check-in is the whole of a worker's
-// session; it writes to Raft only when the node's status changes, never per
-// check-in.
+// RunWorker runs a worker node until ctx ends: its agent, which holds the
+// node's session with the leader, and the node's listener, where the
+// agent serves managers (task logs) and the docker CLI learns that a
+// worker is no manager. When the cluster promotes the node (`docker node
+// promote`), the agent says so; the worker then takes a manager
+// certificate and the managers' keys, starts as a manager and joins Raft —
+// RunWorker returns that manager, which the caller runs, and whose own
+// agent adopts the tasks this one ran. It returns nil, nil when ctx ends.
 func RunWorker(ctx context.Context, cfg WorkerConfig) (*Manager, error) {
+	if cfg.Agent == nil {
+		return nil, errors.New("worker: Config.Agent is nil: a worker node is its agent")
+	}
 	dir := DataDir{Dir: cfg.DataDir}
 	id, err := dir.LoadIdentity()
 	if err != nil {
@@ -82,40 +74,51 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) (*Manager, error) {
 	}
 	creds := ca.NewCredentials(cert)
 	tlsConf := root.ClientConfig(creds)
-	stopServing, err := serveWorkerAPI(id, root, creds)
+	var routes agentRoutes
+	stopServing, err := serveWorkerAPI(id, root, creds, &routes)
 	if err != nil {
 		return nil, err
 	}
 	defer stopServing()
-	period := cfg.Period
-	if period <= 0 {
-		period = 5 * time.Second
+
+	actx, stopAgent := context.WithCancel(ctx)
+	defer stopAgent()
+	promoted := make(chan struct{})
+	var once sync.Once
+	env := AgentEnv{
+		NodeID:   id.NodeID,
+		Hostname: id.Hostname,
+		Addr:     id.Advertise,
+		Managers: id.Managers,
+		TLS:      tlsConf,
+		Role:     swarm.NodeRoleWorker,
+		OnRole: func(r swarm.NodeRole) {
+			if r == swarm.NodeRoleManager {
+				once.Do(func() { close(promoted); stopAgent() })
+			}
+		},
+		Handle: routes.handle,
 	}
-	log := cfg.logger().With("component", "worker")
-	tick := time.NewTicker(period)
-	defer tick.Stop()
-	for {
-		var reply sessionReply
-		remote, err := postAny(ctx, tlsConf, id.Managers, sessionPath, struct{}{}, &reply)
-		switch {
-		case err != nil:
-			log.Warn("no manager answered", "managers", id.Managers, "err", err)
-		case reply.Role == swarm.NodeRoleManager:
-			log.Info("promoted to manager")
-			stopServing() // the manager listens on the same address
-			return promoteSelf(ctx, cfg.Config, dir, id, tlsConf, remote)
-		}
-		select {
-		case <-ctx.Done():
+	agentErr := cfg.Agent(actx, env)
+	select {
+	case <-promoted:
+	default:
+		if ctx.Err() != nil {
 			return nil, nil
-		case <-tick.C:
 		}
+		if agentErr == nil {
+			agentErr = errors.New("it returned")
+		}
+		return nil, fmt.Errorf("worker: the agent stopped: %w", agentErr)
 	}
+	cfg.logger().With("component", "worker").Info("promoted to manager")
+	stopServing() // the manager listens on the same address
+	return promoteSelf(ctx, cfg.Config, dir, id, tlsConf)
 }
 
 // promoteSelf turns this worker into a manager: a new key and manager
 // certificate, the managers' keys, then Raft.
-func promoteSelf(ctx context.Context, cfg Config, dir DataDir, id Identity, tlsConf *tls.Config, remote string) (*Manager, error) {
+func promoteSelf(ctx context.Context, cfg Config, dir DataDir, id Identity, tlsConf *tls.Config) (*Manager, error) {
 	host, err := advertiseHost(id.Advertise)
 	if err != nil {
 		return nil, err
@@ -130,8 +133,9 @@ func promoteSelf(ctx context.Context, cfg Config, dir DataDir, id Identity, tlsC
 		return nil, fmt.Errorf("promote: %w", err)
 	}
 	var reply promoteReply
-	if err := postJSON(ctx, tlsConf, remote, promotePath, promoteRequest{CSR: string(csr), Advertise: id.Advertise}, &reply); err != nil {
-		return nil, fmt.Errorf("promote through %s: %w", remote, err)
+	remote, err := postAny(ctx, tlsConf, id.Managers, promotePath, promoteRequest{CSR: string(csr), Advertise: id.Advertise}, &reply)
+	if err != nil {
+		return nil, fmt.Errorf("promote: %w", err)
 	}
 	var mat managerMaterial
 	if err := json.Unmarshal(reply.Manager, &mat); err != nil {
@@ -235,18 +239,6 @@ func (m *Manager) nodeHandler(serve func(w http.ResponseWriter, r *http.Request,
 	}
 }
 
-// session marks a worker ready on its first contact and tells it its role.
-func (m *Manager) session(w http.ResponseWriter, r *http.Request, node *swarm.Node, _ ca.Role) {
-	if node.Status.State != swarm.NodeStateReady {
-		if err := m.markReady(r.Context(), node.ID); err != nil {
-			replyJSON(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(sessionReply{Role: node.Spec.Role})
-}
-
 // promote gives a worker the cluster made a manager its manager
 // certificate and the managers' keys, and records where its manager
 // listens; it becomes a voter by asking on membersPath once it does.
@@ -295,16 +287,18 @@ func replyJSON(w http.ResponseWriter, status int, msg string) {
 }
 
 // NodeRoutes are the routes a manager serves beside the Engine API, for
-// nodes only (their own certificates, never the CLI's): a worker's session
-// and promotion, and a new manager's request to become a voter. All are
-// POST.
-func NodeRoutes() []string { return []string{sessionPath, promotePath, membersPath} }
+// nodes only (their own certificates, never the CLI's): the agents'
+// dispatcher sessions, a worker's promotion, and a new manager's request
+// to become a voter. All are POST.
+func NodeRoutes() []string {
+	return []string{api.SessionPath, api.AssignmentsPath, api.StatusPath, promotePath, membersPath}
+}
 
 // serveWorkerAPI answers on the worker's address as a worker's daemon does
 // (apiserver.WorkerHandler), so the docker CLI pointed at a worker prints
 // Swarm's "not a swarm manager" rather than failing to connect. The
 // returned stop is idempotent.
-func serveWorkerAPI(id Identity, root *ca.RootCA, creds *ca.Credentials) (func(), error) {
+func serveWorkerAPI(id Identity, root *ca.RootCA, creds *ca.Credentials, agent *agentRoutes) (func(), error) {
 	addr := id.Listen
 	if addr == "" {
 		addr = id.Advertise
@@ -313,7 +307,10 @@ func serveWorkerAPI(id Identity, root *ca.RootCA, creds *ca.Credentials) (func()
 	if err != nil {
 		return nil, fmt.Errorf("worker: listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: apiserver.WorkerHandler(), ReadHeaderTimeout: readHeaderTimeout}
+	mux := http.NewServeMux()
+	mux.Handle(api.NodeLogsPath, agent.serve(api.NodeLogsPath))
+	mux.Handle("/", apiserver.WorkerHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
 	go srv.Serve(ln)
 	var once sync.Once
 	return func() { once.Do(func() { srv.Close() }) }, nil

@@ -2,11 +2,16 @@ package manager
 
 import (
 	"context"
+	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	agentexec "github.com/swarmops/swarmops/agent/exec"
+	"github.com/swarmops/swarmops/agent/worker"
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/ca"
 	"github.com/swarmops/swarmops/cluster/store"
 )
@@ -28,7 +33,7 @@ func TestWorkerIsReadyAndPromoted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := Config{DataDir: t.TempDir()}
+	cfg := Config{DataDir: t.TempDir(), Agent: testAgent(t)}
 	id, err := JoinCluster(ctx, JoinConfig{Config: cfg, Remote: m1.Identity().Advertise, Token: tokens.Worker, Advertise: freeAddr(t), Hostname: "worker-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +42,7 @@ func TestWorkerIsReadyAndPromoted(t *testing.T) {
 		t.Fatalf("joined as %s, want worker", id.Role)
 	}
 	if state, _ := nodeState(m1, id.NodeID); state == swarm.NodeStateReady {
-		t.Fatal("a worker is ready before it ever checked in")
+		t.Fatal("a worker is ready before its agent ever registered")
 	}
 
 	type result struct {
@@ -46,7 +51,7 @@ func TestWorkerIsReadyAndPromoted(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		m, err := RunWorker(ctx, WorkerConfig{Config: cfg, Period: 20 * time.Millisecond})
+		m, err := RunWorker(ctx, WorkerConfig{Config: cfg})
 		done <- result{m, err}
 	}()
 	waitFor(t, "the worker to be ready", func() bool {
@@ -98,14 +103,14 @@ func TestWorkerIsReadyAndPromoted(t *testing.T) {
 func TestRunWorkerEndsWithItsContext(t *testing.T) {
 	m1 := initManager(t, t.TempDir())
 	tokens, _ := m1.JoinTokens()
-	cfg := Config{DataDir: t.TempDir()}
+	cfg := Config{DataDir: t.TempDir(), Agent: testAgent(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := JoinCluster(ctx, JoinConfig{Config: cfg, Remote: m1.Identity().Advertise, Token: tokens.Worker, Advertise: freeAddr(t), Hostname: "w"}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		m, err := RunWorker(ctx, WorkerConfig{Config: cfg, Period: 20 * time.Millisecond})
+		m, err := RunWorker(ctx, WorkerConfig{Config: cfg})
 		if m != nil {
 			t.Error("RunWorker returned a manager without a promotion")
 		}
@@ -119,5 +124,29 @@ func TestRunWorkerEndsWithItsContext(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("RunWorker did not return after its context ended")
+	}
+}
+
+// testAgent is the agent the tests' nodes run: agent/worker with the exec
+// runtime, its processes kept under a directory of the test.
+func testAgent(t testing.TB) Agent {
+	dir := t.TempDir()
+	return func(ctx context.Context, env AgentEnv) error {
+		rt := agentexec.New(filepath.Join(dir, env.NodeID), env.NodeID)
+		a, err := worker.New(worker.Config{
+			Managers:    env.Managers,
+			TLS:         env.TLS,
+			Description: swarm.NodeDescription{Hostname: env.Hostname},
+			Addr:        env.Addr,
+			Runtimes:    map[string]worker.Runtime{"exec": worker.Exec(rt)},
+			Role:        env.Role,
+			OnRole:      env.OnRole,
+		})
+		if err != nil {
+			return err
+		}
+		// The node's listener lets managers only through.
+		env.Handle(api.NodeLogsPath, a.LogsHandler(func(*http.Request) error { return nil }))
+		return a.Run(ctx)
 	}
 }

@@ -78,6 +78,7 @@ func newInitCmd() *cobra.Command {
 		dataDir, advertise, listen, hostname string
 		debug                                bool
 		tuning                               raftTuning
+		agentOpts                            agentOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "init --advertise-addr HOST:PORT",
@@ -92,7 +93,7 @@ the CLI. It then runs the manager in the foreground until SIGTERM.`,
 			}
 			log := newLogger(cmd.ErrOrStderr(), debug)
 			m, err := manager.Init(cmd.Context(), manager.InitConfig{
-				Config:    managerConfig(dataDir, log, tuning),
+				Config:    managerConfig(dataDir, log, tuning, agentOpts),
 				Advertise: advertise,
 				Listen:    listen,
 				Hostname:  hostname,
@@ -120,14 +121,16 @@ the CLI. It then runs the manager in the foreground until SIGTERM.`,
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
 	tuning.addFlags(cmd)
+	agentOpts.addFlags(cmd)
 	return cmd
 }
 
 func newDaemonCmd() *cobra.Command {
 	var (
-		dataDir string
-		debug   bool
-		tuning  raftTuning
+		dataDir   string
+		debug     bool
+		tuning    raftTuning
+		agentOpts agentOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -140,9 +143,9 @@ func newDaemonCmd() *cobra.Command {
 				return err
 			}
 			if id.Role != ca.RoleManager {
-				return runWorker(cmd.Context(), managerConfig(dataDir, log, tuning), log)
+				return runWorker(cmd.Context(), managerConfig(dataDir, log, tuning, agentOpts), log)
 			}
-			m, err := manager.Open(managerConfig(dataDir, log, tuning))
+			m, err := manager.Open(managerConfig(dataDir, log, tuning, agentOpts))
 			if err != nil {
 				return err
 			}
@@ -152,6 +155,7 @@ func newDaemonCmd() *cobra.Command {
 	addDataDirFlag(cmd, &dataDir)
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
 	tuning.addFlags(cmd)
+	agentOpts.addFlags(cmd)
 	return cmd
 }
 
@@ -191,8 +195,8 @@ func newEnvCmd() *cobra.Command {
 	return cmd
 }
 
-func managerConfig(dataDir string, log *slog.Logger, tuning raftTuning) manager.Config {
-	return manager.Config{DataDir: dataDir, Logger: log, Timeouts: raftnode.Timeouts{
+func managerConfig(dataDir string, log *slog.Logger, tuning raftTuning, agent agentOptions) manager.Config {
+	return manager.Config{DataDir: dataDir, Logger: log, Agent: nodeAgent(dataDir, agent, log), Timeouts: raftnode.Timeouts{
 		SnapshotThreshold: tuning.snapshotThreshold,
 		SnapshotInterval:  tuning.snapshotInterval,
 		TrailingLogs:      tuning.trailingLogs,

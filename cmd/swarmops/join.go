@@ -21,6 +21,7 @@ func newJoinCmd() *cobra.Command {
 		dataDir, advertise, listen, hostname, token string
 		debug                                       bool
 		tuning                                      raftTuning
+		agentOpts                                   agentOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "join --token TOKEN --advertise-addr HOST:PORT MANAGER_HOST:PORT",
@@ -41,7 +42,7 @@ CA does not match is refused before anything is sent to it.`,
 				advertise = addr
 			}
 			log := newLogger(cmd.ErrOrStderr(), debug)
-			cfg := managerConfig(dataDir, log, tuning)
+			cfg := managerConfig(dataDir, log, tuning, agentOpts)
 			id, err := manager.JoinCluster(cmd.Context(), manager.JoinConfig{
 				Config:    cfg,
 				Remote:    args[0],
@@ -76,6 +77,7 @@ CA does not match is refused before anything is sent to it.`,
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
 	tuning.addFlags(cmd)
+	agentOpts.addFlags(cmd)
 	return cmd
 }
 
