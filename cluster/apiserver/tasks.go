@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
@@ -70,18 +71,27 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 		} else if tasks, err = tx.Tasks(); err != nil {
 			return err
 		}
-		names := map[string]string{}
-		serviceName := func(id string) string {
-			if n, ok := names[id]; ok {
-				return n
+		services := map[string]*swarm.Service{}
+		service := func(id string) *swarm.Service {
+			if svc, ok := services[id]; ok {
+				return svc
 			}
-			n := ""
-			if svc, err := tx.Service(id); err == nil {
-				n = svc.Spec.Name
+			svc, err := tx.Service(id)
+			if err != nil {
+				svc = nil
 			}
-			names[id] = n
-			return n
+			services[id] = svc
+			return svc
 		}
+		serviceName := func(id string) string {
+			if svc := service(id); svc != nil {
+				return svc.Spec.Name
+			}
+			return ""
+		}
+		// "_up-to-date" (the docker CLI's, while it follows a create or an
+		// update) keeps the tasks made from their service's current spec.
+		upToDate := args.Contains("_up-to-date")
 		for _, t := range tasks {
 			if !hasPrefix(t.ID, values(args, "id")) ||
 				!oneOf(t.NodeID, nodeIDs) ||
@@ -91,6 +101,11 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 			}
 			if prefixes := values(args, "name"); len(prefixes) > 0 && !hasPrefix(taskName(t, serviceName(t.ServiceID)), prefixes) {
 				continue
+			}
+			if upToDate {
+				if svc := service(t.ServiceID); svc == nil || orchestrator.Dirty(svc, t) {
+					continue
+				}
 			}
 			out = append(out, *t)
 		}

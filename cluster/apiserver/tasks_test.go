@@ -36,6 +36,14 @@ func TestTaskListFiltersAndInspect(t *testing.T) {
 		store.Create(mk("taskweb2bbbbbbbbbbbbbbbbb", web.ID, 2, "worker1aaaaaaaaaaaaaaaaaa", swarm.TaskStateRunning, nil)),
 		store.Create(mk("taskdb1ccccccccccccccccccc", db.ID, 1, m.id, swarm.TaskStateRunning, nil)),
 	)
+	// One task made from web's current spec: the only one "_up-to-date".
+	webSvc, _, err := cli.ServiceInspectWithRaw(ctx, web.ID, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := mk("taskweb3ddddddddddddddddd", web.ID, 3, m.id, swarm.TaskStateRunning, nil)
+	current.Spec = webSvc.Spec.TaskTemplate
+	h.propose(store.Create(current))
 	list := func(args filters.Args) string {
 		t.Helper()
 		tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: args})
@@ -53,12 +61,14 @@ func TestTaskListFiltersAndInspect(t *testing.T) {
 		args filters.Args
 		want string
 	}{
-		{filters.NewArgs(), "taskdb1cc taskweb1a taskweb1o taskweb2b"},
-		{filters.NewArgs(filters.Arg("service", "web")), "taskweb1a taskweb1o taskweb2b"},
+		{filters.NewArgs(), "taskdb1cc taskweb1a taskweb1o taskweb2b taskweb3d"},
+		{filters.NewArgs(filters.Arg("service", "web")), "taskweb1a taskweb1o taskweb2b taskweb3d"},
+		{filters.NewArgs(filters.Arg("service", "web"), filters.Arg("_up-to-date", "true")), "taskweb3d"},
 		{filters.NewArgs(filters.Arg("service", db.ID)), "taskdb1cc"},
 		{filters.NewArgs(filters.Arg("node", "w1")), "taskweb1o taskweb2b"},
-		{filters.NewArgs(filters.Arg("service", "web"), filters.Arg("desired-state", "running")), "taskweb1a taskweb2b"},
+		{filters.NewArgs(filters.Arg("service", "web"), filters.Arg("desired-state", "running")), "taskweb1a taskweb2b taskweb3d"},
 		{filters.NewArgs(filters.Arg("desired-state", "shutdown")), "taskweb1o"},
+		{filters.NewArgs(filters.Arg("node", "w1"), filters.Arg("_up-to-date", "true")), ""},
 		{filters.NewArgs(filters.Arg("label", "k=v")), "taskweb1a"},
 		{filters.NewArgs(filters.Arg("id", "taskweb2")), "taskweb2b"},
 		{filters.NewArgs(filters.Arg("name", "web.1")), "taskweb1a taskweb1o"},
