@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/ca"
+	"github.com/swarmops/swarmops/cluster/control"
 	"github.com/swarmops/swarmops/cluster/dispatcher"
 	"github.com/swarmops/swarmops/cluster/raftnode"
 	"github.com/swarmops/swarmops/cluster/store"
@@ -71,6 +72,17 @@ func (m *Manager) runDispatcher(ctx context.Context) {
 		log.Info("dispatcher started", "heartbeat_period", d.HeartbeatPeriod().String())
 		var wg sync.WaitGroup
 		wg.Go(func() { m.beatManagers(lctx, d) })
+		// The control loop runs the orchestrator and the scheduler over
+		// the store this term; the dispatcher hands out what they decide.
+		wg.Go(func() {
+			control.Run(lctx, control.Config{
+				Store:   m.store,
+				Propose: m.raft.Propose,
+				Barrier: m.raft.Barrier,
+				Now:     m.cfg.now,
+				Logger:  m.cfg.logger().With("component", "control"),
+			})
+		})
 		d.Run(lctx)
 		m.dispatcher.CompareAndSwap(active, nil)
 		cancel()

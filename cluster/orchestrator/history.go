@@ -5,8 +5,11 @@ import "github.com/docker/docker/api/types/swarm"
 // reapHistory is SwarmKit's task reaper: stopped tasks told to go are
 // deleted, and each slot (node, for global services) keeps at most the
 // history limit of tasks, live ones included, deleting its oldest stopped
-// tasks first. When max_attempts is set the limit becomes max_attempts+1, so
-// that the restarts it counts are never forgotten.
+// tasks first. When max_attempts is set the limit becomes max_attempts+1,
+// so that the restarts it counts are never forgotten, and the newest
+// max_attempts stopped tasks are kept whatever the limit says: older tasks
+// of the slot still shutting down must not take the room of the restarts
+// the next decision counts.
 func (r *run) reapHistory() {
 	for _, t := range r.tasks {
 		if t.DesiredState == swarm.TaskStateRemove && stopped(t) && !r.created[t.ID] {
@@ -20,8 +23,9 @@ func (r *run) reapHistory() {
 	if limit == 0 {
 		limit = DefaultHistoryLimit
 	}
+	countsRestarts := false
 	if p := r.in.Service.Spec.TaskTemplate.RestartPolicy; p != nil && p.MaxAttempts != nil && *p.MaxAttempts > 0 {
-		limit = int(*p.MaxAttempts) + 1
+		limit, countsRestarts = int(*p.MaxAttempts)+1, true
 	}
 	if limit < 0 {
 		return
@@ -48,14 +52,17 @@ func (r *run) reapHistory() {
 	for _, k := range order {
 		g := groups[k]
 		excess := len(g) - limit
+		var deletable []*swarm.Task
 		for _, t := range g {
-			if excess <= 0 {
-				break
-			}
 			if stopped(t) && !r.created[t.ID] {
-				r.deleted[t.ID] = true
-				excess--
+				deletable = append(deletable, t)
 			}
+		}
+		if countsRestarts {
+			deletable = deletable[:max(len(deletable)-(limit-1), 0)]
+		}
+		for _, t := range deletable[:min(max(excess, 0), len(deletable))] {
+			r.deleted[t.ID] = true
 		}
 	}
 }

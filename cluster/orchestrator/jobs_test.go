@@ -36,6 +36,8 @@ func TestJobRules(t *testing.T) {
 	unstamped.JobStatus = nil
 	gj := globalJob(3)
 	gjOld := globalJob(2)
+	once := withRestart(globalJob(3), swarm.RestartPolicy{MaxAttempts: ptr(uint64(1)), Delay: ptr(time.Duration(0))})
+	onceOld := withRestart(globalJob(2), swarm.RestartPolicy{MaxAttempts: ptr(uint64(1)), Delay: ptr(time.Duration(0))})
 	runRules(t, []ruleCase{
 		{name: "a new job starts MaxConcurrent tasks from slot 0", in: input(j, now, nodes),
 			want: expect{create: []created{{0, "", stComplete, ""}, {1, "", stComplete, ""}}}},
@@ -66,7 +68,18 @@ func TestJobRules(t *testing.T) {
 			want: expect{create: []created{{0, "n1", stComplete, ""}, {0, "n2", stComplete, ""}}}},
 		{name: "global job: a drained node keeps its completed task", in: input(gj, now,
 			[]*swarm.Node{node("n1", swarm.NodeStateReady, swarm.NodeAvailabilityDrain)}, done(gj, "a", 0))},
+		{name: "each run of a job gets its own max_attempts", in: input(once, now, nodes[:1],
+			task(onceOld, "a", 0, "n1", stFailed, stShutdown, 0),
+			withLabel(task(onceOld, "b", 0, "n1", stComplete, stComplete, 10), LabelRestartOf, "a"),
+			task(once, "c", 0, "n1", stFailed, stComplete, 20)),
+			want: expect{create: []created{{0, "n1", stComplete, "c"}}, desired: map[string]swarm.TaskState{"c": stShutdown},
+				deleted: []string{"a", "b"}}}, // the history limit is max_attempts+1
 	})
+}
+
+func withLabel(t *swarm.Task, k, v string) *swarm.Task {
+	t.Labels = map[string]string{k: v}
+	return t
 }
 
 func TestJobTaskFields(t *testing.T) {

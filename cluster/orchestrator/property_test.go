@@ -83,7 +83,15 @@ func (w *world) input() Input {
 	}
 	// The store's order is not Reconcile's business: shuffle it.
 	w.rng.Shuffle(len(tasks), func(i, j int) { tasks[i], tasks[j] = tasks[j], tasks[i] })
-	return Input{Service: w.svc, Tasks: tasks, Nodes: w.nodes, Now: w.now, NewID: w.ids}
+	in := Input{Service: w.svc, Tasks: tasks, Nodes: w.nodes, Now: w.now, NewID: w.ids}
+	if len(tasks)%2 == 1 {
+		// Half the time, the index a shell reconciling many services passes.
+		in.NodesByID = map[string]*swarm.Node{}
+		for _, n := range w.nodes {
+			in.NodesByID[n.ID] = n
+		}
+	}
+	return in
 }
 
 // apply commits a plan as the shell will, checking on the way that desired

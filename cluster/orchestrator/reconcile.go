@@ -21,7 +21,11 @@ type Input struct {
 	Tasks []*swarm.Task
 	// Nodes are all nodes of the cluster.
 	Nodes []*swarm.Node
-	Now   time.Time
+	// NodesByID, when set, indexes Nodes by ID (and must hold exactly
+	// them): a caller reconciling many services against one snapshot
+	// builds it once instead of once per service. Reconcile only reads it.
+	NodesByID map[string]*swarm.Node
+	Now       time.Time
 	// NewID names new tasks; tests pass a counter so plans are deterministic.
 	NewID func() string
 	// HistoryLimit is the cluster's TaskHistoryRetentionLimit: 0 means
@@ -87,14 +91,17 @@ type run struct {
 func newRun(in Input) *run {
 	r := &run{
 		in:      in,
-		nodes:   make(map[string]*swarm.Node, len(in.Nodes)),
+		nodes:   in.NodesByID,
 		byID:    make(map[string]*swarm.Task, len(in.Tasks)),
 		created: map[string]bool{},
 		updated: map[string]bool{},
 		deleted: map[string]bool{},
 	}
-	for _, n := range in.Nodes {
-		r.nodes[n.ID] = n
+	if r.nodes == nil {
+		r.nodes = make(map[string]*swarm.Node, len(in.Nodes))
+		for _, n := range in.Nodes {
+			r.nodes[n.ID] = n
+		}
 	}
 	for _, t := range in.Tasks {
 		c := *t

@@ -162,9 +162,11 @@ func (r *run) shouldRestart(t *swarm.Task) bool {
 }
 
 // sameInstance reports whether a and b fill the same place of the service:
-// the same slot, or for global services the same node.
+// the same slot, or for global services the same node — and for jobs in
+// the same run, since each run of a job gets its own restarts.
 func (r *run) sameInstance(a, b *swarm.Task) bool {
-	if a.ServiceID != b.ServiceID {
+	if a.ServiceID != b.ServiceID || (a.JobIteration == nil) != (b.JobIteration == nil) ||
+		a.JobIteration != nil && a.JobIteration.Index != b.JobIteration.Index {
 		return false
 	}
 	if r.isGlobal() {

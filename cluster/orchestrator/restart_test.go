@@ -95,6 +95,12 @@ func TestRestartRules(t *testing.T) {
 			replacement(window, "b", "a", 1, stFailed, stShutdown, 80),
 			replacement(window, "c", "b", 1, stFailed, stRunning, 100)),
 			want: expect{desired: map[string]swarm.TaskState{"c": stShutdown}}},
+		{name: "a task still shutting down does not take the room of the restarts counted", in: input(window, now, nodes,
+			task(window, "a", 1, "n1", stRunning, stShutdown, 0),
+			replacement(window, "b", "a", 1, stFailed, stShutdown, 10),
+			replacement(window, "c", "b", 1, stFailed, stRunning, 100)),
+			// The old code let a count against the limit of 3 and deleted b.
+			want: expect{create: []created{{1, "", stRunning, "c"}}, desired: map[string]swarm.TaskState{"c": stShutdown}}},
 		{name: "desired states never move back", in: input(def, now, nodes,
 			task(def, "a", 1, "n1", stRunning, stShutdown, 0), running(def, "b", 1, "n1")),
 			want: expect{}},

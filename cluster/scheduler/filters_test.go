@@ -172,6 +172,20 @@ func TestResourceFilter(t *testing.T) {
 			pending: tasks(big, 1),
 			want:    []string{"big.1 -> n1"},
 		},
+		{
+			// A global service's task names its node before it is checked
+			// against it: it must not stand in its own way.
+			name:     "a task that names the node but is not assigned holds nothing",
+			nodes:    []*swarm.Node{node("n1", capacity(2, 4*gib))},
+			services: []*swarm.Service{big},
+			placed: func() []*swarm.Task {
+				p := running(big, "n1", 1)
+				p[0].Status.State = swarm.TaskStatePending
+				return p
+			}(),
+			pending: tasks(big, 1),
+			want:    []string{"big.1 -> n1"},
+		},
 	})
 }
 

@@ -63,11 +63,13 @@ func atMost(s, limit swarm.TaskState) bool {
 }
 
 // addPlaced accounts for a task already on the node. Like SwarmKit, a task
-// holds its reservations and ports until it is observed past running, but
-// counts for spread only while it is meant to run (desired at most
-// complete): a task being shut down is leaving.
+// holds its reservations and ports from when it is assigned until it is
+// observed past running, but counts for spread only while it is meant to
+// run (desired at most complete): a task being shut down is leaving. A task
+// that names the node but is not assigned yet (a global service's, waiting
+// to be checked against it) holds nothing: it is pending, not placed.
 func (ni *nodeInfo) addPlaced(t *swarm.Task, svc *swarm.Service) {
-	if !atMost(t.Status.State, swarm.TaskStateRunning) {
+	if !atMost(t.Status.State, swarm.TaskStateRunning) || atMost(t.Status.State, swarm.TaskStatePending) {
 		return
 	}
 	r := reservations(t)

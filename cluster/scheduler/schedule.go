@@ -39,11 +39,11 @@ type Unschedulable struct {
 
 // Schedule decides a node for each pending task, or why none fits.
 //
-// placed may hold every task the store has: those without a node, observed
-// past running or on a node not in nodes are ignored; the rest hold their
-// reservations and host ports, and count for spread while desired at most
-// complete. services must hold the service of every pending task, and of
-// placed tasks whose host-mode ports matter.
+// placed may hold every task the store has: those without a node, not yet
+// assigned, observed past running or on a node not in nodes are ignored;
+// the rest hold their reservations and host ports, and count for spread
+// while desired at most complete. services must hold the service of every
+// pending task, and of placed tasks whose host-mode ports matter.
 //
 // Pending tasks are decided service by service, in the order each service
 // (or each distinct spec of it, during an update) first appears in

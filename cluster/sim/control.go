@@ -1,135 +1,120 @@
 package sim
 
 import (
+	"context"
 	"fmt"
-	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
-	"github.com/swarmops/swarmops/cluster/orchestrator"
-	"github.com/swarmops/swarmops/cluster/scheduler"
+	"github.com/swarmops/swarmops/cluster/control"
+	"github.com/swarmops/swarmops/cluster/dispatcher"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
-// orchestrate runs the real orchestrator over every service, and over the
-// tasks of removed ones, from one snapshot, and applies the plans as one
-// batch: the plans touch disjoint tasks, so one entry is as good as one per
-// service.
-func (s *Sim) orchestrate() error {
+// leader is what runs on the leading manager: the dispatcher of the
+// agents' sessions and the control loop. Both keep state in memory only
+// (sessions and heartbeats; when to wake), so a leader change is a new
+// leader built from the store.
+type leader struct {
+	term int
+	disp *dispatcher.Dispatcher
+	loop *control.Loop
+}
+
+// elect makes a new leader, as a Raft election does: the old one's memory
+// is gone.
+func (s *Sim) elect() error {
+	term := 1
+	if s.leader != nil {
+		term = s.leader.term + 1
+	}
+	disp, err := dispatcher.New(dispatcher.Config{
+		Store:   s.st,
+		Propose: func(_ context.Context, data []byte) (uint64, error) { return s.commit("dispatcher", data) },
+		Now:     func() time.Time { return s.now },
+	})
+	if err != nil {
+		return fmt.Errorf("leader %d: %w", term, err)
+	}
+	loop, err := control.New(control.Config{
+		Store:   s.st,
+		Propose: s.proposeControl,
+		Now:     func() time.Time { return s.now },
+		After: func(time.Duration) <-chan time.Time {
+			panic("sim: the control loop's timers are never used: the simulation calls Settle")
+		},
+		NewID: func() string { return s.newID("task") },
+	})
+	if err != nil {
+		return fmt.Errorf("leader %d: %w", term, err)
+	}
+	s.leader = &leader{term: term, disp: disp, loop: loop}
+	return nil
+}
+
+// control runs the real control loop until it settles. Only the status
+// reports the faults slip in while its proposals are in flight may keep
+// it from settling; anything else is a loop that does not converge.
+func (s *Sim) control() error {
+	res, err := s.leader.loop.Settle(ctx)
+	if err != nil {
+		return fmt.Errorf("control loop: %w", err)
+	}
+	s.wake = res.Wake
+	if !res.Settled && res.Conflicts == 0 {
+		return fmt.Errorf("control loop: still changing things after %d passes", res.Passes)
+	}
+	if !res.Settled {
+		s.wrote = true // it has more to do next step
+	}
+	return nil
+}
+
+// proposeControl commits the control loop's batches. While faults are on,
+// an agent's status report sometimes lands while a batch is in flight, so
+// that the loop meets stale plans as a real leader does.
+func (s *Sim) proposeControl(_ context.Context, data []byte) (uint64, error) {
+	if s.faults && s.rng.IntN(8) == 0 {
+		if err := s.interfere(); err != nil {
+			return 0, err
+		}
+	}
+	return s.commit(fmt.Sprintf("control[%d]", s.leader.term), data)
+}
+
+// interfere re-reports the status of a random placed task, as an agent
+// that restarted does: it changes nothing but the task's version.
+func (s *Sim) interfere() error {
 	st, err := s.read()
 	if err != nil {
 		return err
 	}
-	byService := map[string][]*swarm.Task{}
-	var order []string
-	for _, sv := range st.services {
-		order = append(order, sv.ID)
-		byService[sv.ID] = nil
-	}
+	var placed []*swarm.Task
 	for _, t := range st.tasks {
-		if _, ok := byService[t.ServiceID]; !ok {
-			order = append(order, t.ServiceID)
-		}
-		byService[t.ServiceID] = append(byService[t.ServiceID], t)
-	}
-	var muts []store.Mutation
-	for _, id := range order {
-		sv := st.service(id)
-		p := orchestrator.Reconcile(orchestrator.Input{
-			Service: sv,
-			Tasks:   byService[id],
-			Nodes:   st.nodes,
-			Now:     s.now,
-			NewID:   func() string { return s.newID("task") },
-		})
-		if !p.Wake.IsZero() && (s.wake.IsZero() || p.Wake.Before(s.wake)) {
-			s.wake = p.Wake
-		}
-		if p.Empty() {
-			continue
-		}
-		s.logf("orchestrator %s: %s", id, describePlan(p))
-		for _, t := range p.Create {
-			muts = append(muts, store.Create(t))
-		}
-		for _, t := range p.Update {
-			muts = append(muts, store.Update(t, t.Meta.Version.Index))
-		}
-		for _, tid := range p.Delete {
-			muts = append(muts, store.Delete(store.TableTasks, tid, 0))
+		if t.NodeID != "" && between(t.Status.State, swarm.TaskStateAssigned, swarm.TaskStateRunning) {
+			placed = append(placed, t)
 		}
 	}
-	return s.apply("orchestrator", muts)
-}
-
-func describePlan(p orchestrator.Plan) string {
-	var b strings.Builder
-	for _, t := range p.Create {
-		fmt.Fprintf(&b, " +%s(slot %d, node %q, desired %s)", t.ID, t.Slot, t.NodeID, t.DesiredState)
+	if len(placed) == 0 {
+		return nil
 	}
-	for _, t := range p.Update {
-		fmt.Fprintf(&b, " %s desired->%s", t.ID, t.DesiredState)
-	}
-	for _, id := range p.Delete {
-		fmt.Fprintf(&b, " -%s", id)
-	}
-	return b.String()
-}
-
-// schedule runs the real scheduler over the tasks waiting for a node, and
-// checks each global task, which the orchestrator created on its node,
-// against that node alone (as SwarmKit's scheduler does for tasks that come
-// with a node).
-func (s *Sim) schedule() error {
-	st, err := s.read()
+	t := placed[s.rng.IntN(len(placed))]
+	next := t.Status
+	next.Timestamp = s.now
+	next.Message = fmt.Sprintf("%s (re-reported)", t.Status.Message)
+	data, err := store.EncodeBatch(store.SetTaskStatus(t.ID, t.NodeID, next))
 	if err != nil {
 		return err
 	}
-	services := map[string]*swarm.Service{}
-	for _, sv := range st.services {
-		services[sv.ID] = sv
-	}
-	byID := map[string]*swarm.Task{}
-	var pending []*swarm.Task
-	var decisions []scheduler.Decision
-	var unsched []scheduler.Unschedulable
-	for _, t := range st.tasks {
-		if rank(t.Status.State) > rank(swarm.TaskStatePending) || rank(t.DesiredState) > rank(swarm.TaskStateRunning) || services[t.ServiceID] == nil {
-			continue
-		}
-		byID[t.ID] = t
-		if t.NodeID == "" {
-			pending = append(pending, t)
-			continue
-		}
-		n := st.node(t.NodeID)
-		if n == nil {
-			continue
-		}
-		d, u := scheduler.Schedule([]*swarm.Node{n}, st.tasks, []*swarm.Task{t}, services)
-		decisions, unsched = append(decisions, d...), append(unsched, u...)
-	}
-	d, u := scheduler.Schedule(st.nodes, st.tasks, pending, services)
-	decisions, unsched = append(decisions, d...), append(unsched, u...)
+	_, err = s.commit("in flight: agent "+t.NodeID, data)
+	return err
+}
 
-	var muts []store.Mutation
-	for _, d := range decisions {
-		t := byID[d.TaskID]
-		c := *t
-		c.NodeID = d.NodeID
-		c.Status = swarm.TaskStatus{Timestamp: s.now, State: swarm.TaskStateAssigned, Message: "scheduler assigned task to node"}
-		s.logf("scheduler: %s (service %s slot %d) -> %s", t.ID, t.ServiceID, t.Slot, d.NodeID)
-		muts = append(muts, store.Update(&c, t.Meta.Version.Index))
+// expire is the dispatcher's heartbeat check at the fake time.
+func (s *Sim) expire() error {
+	if _, err := s.leader.disp.Expire(ctx, s.now); err != nil {
+		return fmt.Errorf("heartbeat check: %w", err)
 	}
-	for _, u := range unsched {
-		t := byID[u.TaskID]
-		if t.Status.State == swarm.TaskStatePending && t.Status.Err == u.Reason {
-			continue
-		}
-		c := *t
-		c.Status = swarm.TaskStatus{Timestamp: s.now, State: swarm.TaskStatePending, Message: "pending task scheduling", Err: u.Reason}
-		s.logf("scheduler: %s pending: %s", t.ID, u.Reason)
-		muts = append(muts, store.Update(&c, t.Meta.Version.Index))
-	}
-	return s.apply("scheduler", muts)
+	return nil
 }

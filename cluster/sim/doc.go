@@ -1,26 +1,41 @@
-// Package sim is a deterministic simulation of a swarmops cluster's control
-// loops: the real store (every write a batch applied at an increasing index
-// and a fake time), the real orchestrator and scheduler cores, and simulated
-// agents that move their tasks through accepted, preparing, ready, starting
-// and running, and sometimes fail them. Seeded faults happen between steps:
-// task crashes, agent crashes and restarts, nodes cut off or rebooted and
-// back, drain, pause and active, scale changes, services created and removed.
-// After every step the invariants Swarm promises are checked, and once the
-// faults stop and the cluster is quiet, that every service converged.
+// Package sim is a deterministic simulation of a swarmops cluster's
+// leader: the real store (every write a batch applied at an increasing
+// index and a fake time), the real dispatcher core (registration,
+// heartbeats and their expiry, assignments, status reports batched into
+// one entry) and the real control loop (constraint enforcer, orchestrator
+// and scheduler, committing version-checked batches), driven by simulated
+// agents that run containers through accepted, preparing, ready, starting
+// and running — to completion for jobs — and sometimes fail them.
 //
-// Everything is driven from one seeded math/rand/v2 source and a fake clock:
-// no goroutines, no wall clock, so a seed replays exactly.
+// Services come in every mode (replicated, global, replicated job with
+// max_concurrent and total_completions, global job) with a random mix of
+// zone and role constraints, CPU and memory reservations, host-mode
+// published ports, max replicas per node, and restart policies with a
+// condition, a delay, max_attempts and a window. Seeded faults happen
+// between steps: containers crash, agent processes crash (their containers
+// keep running and are reported again), nodes are cut off — sometimes
+// rebooted, losing their containers — and are marked down by the
+// dispatcher, then come back; nodes are drained, paused and made active,
+// lose and gain labels, change role, come back with less memory; services
+// are created, scaled, removed, get new constraints, and jobs run again;
+// the leader changes (the dispatcher's sessions and the loop's memory are
+// thrown away and rebuilt from the store); and agents' status reports land
+// while the loop's batches are in flight, so that its plans go stale.
 //
-// The dispatcher does not exist yet. It is modelled here in a few lines:
-// an agent that is alive and reachable heartbeats every step; a node that
-// misses heartbeats for HeartbeatTimeout is marked down in the store, and one
-// whose agent reaches the managers again is marked ready. Task status updates
-// are written one batch per agent per step. When the real dispatcher lands,
-// its pure core should replace this model.
+// After every step the invariants are checked: states only move forward;
+// no slot (node, for global services; per job run) has two tasks meant to
+// run; nothing is placed on a node that is not ready and active, nor left
+// meant to run on a down or drained one; every task on an active node
+// meets its service's constraints; no node's tasks reserve more than it
+// has, publish one host port twice, or exceed a service's max replicas; a
+// job run never completes more tasks than total_completions nor runs more
+// than max_concurrent; no task is restarted beyond max_attempts within the
+// window. Once the faults stop and the cluster is quiet, every service
+// must have converged: its replicas running, its job runs done — except
+// where the restart policy gave up, or a task waits for a node that the
+// simulation, judging independently of the scheduler, agrees none can
+// give.
 //
-// Not covered yet: jobs, rolling updates, resource reservations, host ports,
-// node label changes (the replicated orchestrator does not move tasks off a
-// node whose labels stop matching; SwarmKit's constraint enforcer does),
-// restart max_attempts (a slot that gave up never converges), and leader
-// changes.
+// Everything is driven from one seeded math/rand/v2 source and a fake
+// clock, with no goroutines: a seed replays exactly.
 package sim

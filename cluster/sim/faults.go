@@ -2,123 +2,200 @@ package sim
 
 import (
 	"fmt"
-	"time"
+	"maps"
+	"slices"
 
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
-// agent is the simulated worker of one node: its agent process and its
-// link to the managers. Containers outlive the agent process, not a reboot.
-type agent struct {
-	nodeID    string
-	alive     bool // the agent process runs
-	reachable bool // the node and its network are up
-	rebooted  bool // containers were lost while it was away
-	back      int  // the step it returns at; 0 when it is not away
-	lastBeat  time.Time
-}
-
 // fault picks one seeded fault and makes it happen. Faults that find
-// nothing to act on (no running task, every agent away) do nothing.
+// nothing to act on (no running container, every agent away) do nothing.
 func (s *Sim) fault() error {
 	st, err := s.read()
 	if err != nil {
 		return err
 	}
-	switch k := s.rng.IntN(10); k {
-	case 0, 1:
-		return s.crashTask(st)
-	case 2, 3:
+	switch k := s.rng.IntN(17); k {
+	case 0, 1, 2:
+		return s.crashContainer()
+	case 3, 4:
 		a := s.pickPresent()
 		if a == nil {
 			return nil
 		}
 		a.back = s.step + 1 + s.rng.IntN(30)
-		switch k {
-		case 2:
+		if k == 3 {
 			a.alive = false
-			s.logf("fault: agent on %s crashes until step %d", a.nodeID, a.back)
-		default:
+			s.logf("fault: agent on %s crashes (its containers keep running) until step %d", a.nodeID, a.back)
+		} else {
 			a.reachable = false
 			a.rebooted = s.rng.IntN(2) == 0
 			s.logf("fault: %s cut off (reboot=%v) until step %d", a.nodeID, a.rebooted, a.back)
 		}
 		return nil
-	case 4, 5:
+	case 5:
 		n := st.nodes[s.rng.IntN(len(st.nodes))]
 		avail := []swarm.NodeAvailability{swarm.NodeAvailabilityActive, swarm.NodeAvailabilityPause, swarm.NodeAvailabilityDrain}[s.rng.IntN(3)]
 		if avail == n.Spec.Availability {
 			return nil
 		}
 		s.logf("fault: docker node update --availability %s %s", avail, n.ID)
-		c := *n
-		c.Spec.Availability = avail
-		return s.apply("availability", []store.Mutation{store.Update(&c, n.Meta.Version.Index)})
-	case 6, 7:
-		var repl []*swarm.Service
-		for _, sv := range st.services {
-			if sv.Spec.Mode.Replicated != nil {
-				repl = append(repl, sv)
-			}
+		return s.updateNode(n, func(c *swarm.Node) { c.Spec.Availability = avail })
+	case 6:
+		n := st.nodes[s.rng.IntN(len(st.nodes))]
+		zone := []string{"", "a", "b", "c"}[s.rng.IntN(4)]
+		if zone == "" {
+			s.logf("fault: docker node update --label-rm zone %s", n.ID)
+		} else {
+			s.logf("fault: docker node update --label-add zone=%s %s", zone, n.ID)
 		}
-		if len(repl) == 0 {
+		return s.updateNode(n, func(c *swarm.Node) {
+			c.Spec.Labels = maps.Clone(c.Spec.Labels)
+			if c.Spec.Labels == nil {
+				c.Spec.Labels = map[string]string{}
+			}
+			if zone == "" {
+				delete(c.Spec.Labels, "zone")
+			} else {
+				c.Spec.Labels["zone"] = zone
+			}
+		})
+	case 7:
+		n := st.nodes[s.rng.IntN(len(st.nodes))]
+		role := swarm.NodeRoleManager
+		if n.Spec.Role == swarm.NodeRoleManager {
+			role = swarm.NodeRoleWorker
+		}
+		s.logf("fault: docker node update --role %s %s", role, n.ID)
+		return s.updateNode(n, func(c *swarm.Node) { c.Spec.Role = role })
+	case 8:
+		a := s.pickPresent()
+		if a == nil {
 			return nil
 		}
-		sv := repl[s.rng.IntN(len(repl))]
-		c, err := store.Clone(sv)
-		if err != nil {
-			return fmt.Errorf("clone service: %w", err)
+		mem := []int64{3 << 30, 8 << 30}[s.rng.IntN(2)]
+		if mem == a.desc.Resources.MemoryBytes {
+			return nil
 		}
-		n := uint64(s.rng.IntN(6))
-		c.Spec.Mode.Replicated.Replicas = &n
-		s.logf("fault: docker service scale %s=%d", sv.Spec.Name, n)
-		return s.apply("scale", []store.Mutation{store.Update(c, sv.Meta.Version.Index)})
-	case 8:
-		if len(st.services) >= 5 {
+		s.logf("fault: %s restarts its agent with %dG of memory", a.nodeID, mem>>30)
+		a.desc.Resources.MemoryBytes = mem
+		a.session, a.restarted = "", true
+		return nil
+	case 9:
+		s.logf("fault: leader change")
+		return s.elect()
+	case 10, 11:
+		return s.scale(st)
+	case 12:
+		if len(st.services) >= 6 {
 			return nil
 		}
 		sv := s.newService()
-		s.logf("fault: docker service create %s %s %s", sv.Spec.Name, modeOf(sv), constraintsOf(sv))
+		s.logf("fault: docker service create %s %s", sv.Spec.Name, describeService(sv))
 		return s.apply("create service", []store.Mutation{store.Create(sv)})
-	default:
+	case 13:
 		if len(st.services) == 0 {
 			return nil
 		}
 		sv := st.services[s.rng.IntN(len(st.services))]
 		s.logf("fault: docker service rm %s", sv.Spec.Name)
 		return s.apply("remove service", []store.Mutation{store.Delete(store.TableServices, sv.ID, 0)})
+	case 14:
+		return s.updateService(st, "docker service update --constraint", func(c *swarm.Service) bool {
+			p := *c.Spec.TaskTemplate.Placement
+			p.Constraints = [][]string{nil, {"node.labels.zone==a"}, {"node.labels.zone!=c"}, {"node.role==worker"}}[s.rng.IntN(4)]
+			c.Spec.TaskTemplate.Placement = &p
+			return true
+		})
+	case 15:
+		return s.updateService(st, "docker service update --force (a job runs again)", func(c *swarm.Service) bool {
+			if !isJob(c) {
+				return false
+			}
+			// --force changes the task spec, and every update of a job
+			// starts a new run of it, as in Swarm.
+			c.Spec.TaskTemplate.ForceUpdate++
+			js := *c.JobStatus
+			js.JobIteration.Index++
+			js.LastExecution = s.now
+			c.JobStatus = &js
+			return true
+		})
+	default:
+		return s.crashContainer()
 	}
 }
 
-// crashTask makes a running container exit, as seen by its (present) agent.
-func (s *Sim) crashTask(st state) error {
-	var running []*swarm.Task
-	for _, t := range st.tasks {
-		if t.Status.State == swarm.TaskStateRunning && s.agentOf(t.NodeID).present() {
-			running = append(running, t)
+// crashContainer makes a running container of a present agent exit; the
+// agent reports it.
+func (s *Sim) crashContainer() error {
+	type victim struct {
+		a  *agent
+		id string
+	}
+	var running []victim
+	for _, a := range s.agents {
+		if !a.present() {
+			continue
+		}
+		for _, id := range slices.Sorted(maps.Keys(a.containers)) {
+			if a.containers[id].State == swarm.TaskStateRunning {
+				running = append(running, victim{a, id})
+			}
 		}
 	}
 	if len(running) == 0 {
 		return nil
 	}
-	t := running[s.rng.IntN(len(running))]
-	s.logf("fault: task %s (slot %d) on %s exits 137", t.ID, t.Slot, t.NodeID)
-	c := *t
-	c.Status = swarm.TaskStatus{Timestamp: s.now, State: swarm.TaskStateFailed, Message: "started", Err: "task: non-zero exit (137)"}
-	return s.apply("task crash", []store.Mutation{store.Update(&c, t.Meta.Version.Index)})
+	v := running[s.rng.IntN(len(running))]
+	s.logf("fault: the container of task %s on %s exits 137", v.id, v.a.nodeID)
+	v.a.containers[v.id] = swarm.TaskStatus{Timestamp: s.now, State: swarm.TaskStateFailed, Message: "started", Err: "task: non-zero exit (137)"}
+	return nil
 }
 
-func (a *agent) present() bool { return a != nil && a.alive && a.reachable }
-
-func (s *Sim) agentOf(nodeID string) *agent {
-	for _, a := range s.agents {
-		if a.nodeID == nodeID {
-			return a
+func (s *Sim) scale(st state) error {
+	var repl []*swarm.Service
+	for _, sv := range st.services {
+		if sv.Spec.Mode.Replicated != nil {
+			repl = append(repl, sv)
 		}
 	}
-	return nil
+	if len(repl) == 0 {
+		return nil
+	}
+	sv := repl[s.rng.IntN(len(repl))]
+	n := uint64(s.rng.IntN(6))
+	return s.updateService(state{services: []*swarm.Service{sv}}, fmt.Sprintf("docker service scale %s=%d", sv.Spec.Name, n), func(c *swarm.Service) bool {
+		c.Spec.Mode.Replicated.Replicas = &n
+		return true
+	})
+}
+
+// updateService applies change to a copy of a random service of st, as the
+// API does for an operator's command; change returns false when it does
+// not apply to that service.
+func (s *Sim) updateService(st state, what string, change func(*swarm.Service) bool) error {
+	if len(st.services) == 0 {
+		return nil
+	}
+	sv := st.services[s.rng.IntN(len(st.services))]
+	c, err := store.Clone(sv)
+	if err != nil {
+		return fmt.Errorf("clone service: %w", err)
+	}
+	if !change(c) {
+		return nil
+	}
+	s.logf("fault: %s %s: %s", what, sv.Spec.Name, describeService(c))
+	return s.apply("update service", []store.Mutation{store.Update(c, sv.Meta.Version.Index)})
+}
+
+func (s *Sim) updateNode(n *swarm.Node, change func(*swarm.Node)) error {
+	c := *n
+	change(&c)
+	return s.apply("update node", []store.Mutation{store.Update(&c, n.Meta.Version.Index)})
 }
 
 func (s *Sim) pickPresent() *agent {
@@ -134,46 +211,10 @@ func (s *Sim) pickPresent() *agent {
 	return present[s.rng.IntN(len(present))]
 }
 
-// recover brings back the agents whose time away is over. A rebooted node's
-// containers are gone: its agent reports them failed (shutdown when they
-// were told to stop anyway).
-func (s *Sim) recover() error {
-	st, err := s.read()
-	if err != nil {
-		return err
-	}
-	for _, a := range s.agents {
-		if a.back == 0 || s.step < a.back {
-			continue
-		}
-		a.alive, a.reachable, a.back = true, true, 0
-		s.logf("%s back (reboot=%v)", a.nodeID, a.rebooted)
-		if !a.rebooted {
-			continue
-		}
-		a.rebooted = false
-		var muts []store.Mutation
-		for _, t := range st.tasks {
-			if t.NodeID != a.nodeID || rank(t.Status.State) < rank(swarm.TaskStateAssigned) || rank(t.Status.State) > rank(swarm.TaskStateRunning) {
-				continue
-			}
-			c := *t
-			c.Status = swarm.TaskStatus{Timestamp: s.now, State: swarm.TaskStateFailed, Message: "node rebooted", Err: "task: container gone after reboot"}
-			if rank(t.DesiredState) > rank(swarm.TaskStateRunning) {
-				c.Status.State, c.Status.Err = swarm.TaskStateShutdown, ""
-			}
-			s.logf("  %s %s -> %s", t.ID, t.Status.State, c.Status.State)
-			muts = append(muts, store.Update(&c, t.Meta.Version.Index))
-		}
-		if err := s.apply("reboot", muts); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // heal ends the fault phase: every agent returns at the next step and every
-// node is made active again.
+// node is made active again. Labels, roles and memory stay as the faults
+// left them: a service no node admits any more stays pending, which the
+// convergence check verifies.
 func (s *Sim) heal() error {
 	s.faults = false
 	s.logf("faults stop; healing")
@@ -195,33 +236,4 @@ func (s *Sim) heal() error {
 		}
 	}
 	return s.apply("heal", muts)
-}
-
-// dispatch is the modelled dispatcher: present agents heartbeat; a node
-// silent for HeartbeatTimeout is marked down, and one heard from again ready.
-func (s *Sim) dispatch() error {
-	st, err := s.read()
-	if err != nil {
-		return err
-	}
-	var muts []store.Mutation
-	for _, a := range s.agents {
-		n := st.node(a.nodeID)
-		c := *n
-		switch {
-		case a.present():
-			a.lastBeat = s.now
-			if n.Status.State == swarm.NodeStateReady {
-				continue
-			}
-			c.Status.State, c.Status.Message = swarm.NodeStateReady, ""
-		case s.now.Sub(a.lastBeat) > HeartbeatTimeout && n.Status.State == swarm.NodeStateReady:
-			c.Status.State, c.Status.Message = swarm.NodeStateDown, "heartbeat failure"
-		default:
-			continue
-		}
-		s.logf("dispatcher: %s %s", n.ID, c.Status.State)
-		muts = append(muts, store.Update(&c, n.Meta.Version.Index))
-	}
-	return s.apply("node status", muts)
 }

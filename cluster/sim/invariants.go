@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/docker/docker/api/types/swarm"
 
@@ -18,65 +17,105 @@ func (s *Sim) checkInvariants() error {
 	return s.checkState(st)
 }
 
-func (s *Sim) checkState(st state) error {
-	nodes := map[string]*swarm.Node{}
+// view is a state with its lookups.
+type view struct {
+	state
+	nodes    map[string]*swarm.Node
+	services map[string]*swarm.Service
+}
+
+func newView(st state) view {
+	v := view{state: st, nodes: map[string]*swarm.Node{}, services: map[string]*swarm.Service{}}
 	for _, n := range st.nodes {
-		nodes[n.ID] = n
+		v.nodes[n.ID] = n
 	}
+	for _, sv := range st.services {
+		v.services[sv.ID] = sv
+	}
+	return v
+}
+
+func (s *Sim) checkState(st state) error {
+	v := newView(st)
 	now := make(map[string]seen, len(st.tasks))
-	desiredRunning := map[string]string{} // slot (or service and node) -> task
+	fresh := map[string]bool{}
 	for _, t := range st.tasks {
-		if prev, ok := s.seen[t.ID]; ok {
+		prev, ok := s.seen[t.ID]
+		if ok {
 			if rank(t.Status.State) < rank(prev.state) {
 				return fmt.Errorf("task %s: state moved back from %s to %s", t.ID, prev.state, t.Status.State)
 			}
 			if rank(t.DesiredState) < rank(prev.desired) {
 				return fmt.Errorf("task %s: desired state moved back from %s to %s", t.ID, prev.desired, t.DesiredState)
 			}
+		} else {
+			fresh[t.ID] = true
 		}
 		now[t.ID] = seen{t.Status.State, t.DesiredState}
-
-		if rank(t.DesiredState) > rank(swarm.TaskStateRunning) || t.NodeID == "" {
-			continue
-		}
-		n := nodes[t.NodeID]
-		if n == nil {
-			return fmt.Errorf("task %s: desired %s on unknown node %s", t.ID, t.DesiredState, t.NodeID)
-		}
-		if err := placementHolds(t, n); err != nil {
-			return err
-		}
-		if t.DesiredState != swarm.TaskStateRunning {
-			continue
-		}
-		if n.Status.State == swarm.NodeStateDown || n.Spec.Availability == swarm.NodeAvailabilityDrain {
-			return fmt.Errorf("task %s: desired running on %s, which is %s/%s", t.ID, n.ID, n.Status.State, n.Spec.Availability)
-		}
-	}
-	for _, t := range st.tasks {
-		if t.DesiredState != swarm.TaskStateRunning {
-			continue
-		}
-		key := fmt.Sprintf("%s slot %d", t.ServiceID, t.Slot)
-		if t.Slot == 0 {
-			key = fmt.Sprintf("%s node %s", t.ServiceID, t.NodeID)
-			if t.NodeID == "" {
-				return fmt.Errorf("task %s: desired running with neither slot nor node", t.ID)
+		if rank(prev.state) < rank(swarm.TaskStateAssigned) && rank(t.Status.State) >= rank(swarm.TaskStateAssigned) {
+			if err := placedWell(t, v.nodes[t.NodeID]); err != nil {
+				return err
 			}
 		}
-		if other, ok := desiredRunning[key]; ok {
-			return fmt.Errorf("%s: two tasks desired running: %s and %s", key, other, t.ID)
+		if err := v.checkLive(t); err != nil {
+			return err
 		}
-		desiredRunning[key] = t.ID
+	}
+	global := map[string]bool{}
+	for _, sv := range st.services {
+		global[sv.ID] = isGlobal(sv)
+	}
+	if err := s.hist.observe(st, fresh, global); err != nil {
+		return err
+	}
+	for _, check := range []func() error{v.checkSlots, v.checkNodes, func() error { return s.checkJobs(v) }} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	s.seen = now
 	return nil
 }
 
-// placementHolds checks the task's own placement constraints against the
-// node it is on.
-func placementHolds(t *swarm.Task, n *swarm.Node) error {
-	p := t.Spec.Placement
+// placedWell checks a task the scheduler just assigned: to a node that is
+// ready and active and matches the task's constraints.
+func placedWell(t *swarm.Task, n *swarm.Node) error {
+	if n == nil {
+		return fmt.Errorf("task %s: assigned to unknown node %q", t.ID, t.NodeID)
+	}
+	if n.Status.State != swarm.NodeStateReady || n.Spec.Availability != swarm.NodeAvailabilityActive {
+		return fmt.Errorf("task %s: placed on %s, which is %s/%s", t.ID, n.ID, n.Status.State, n.Spec.Availability)
+	}
+	return holds(t, t.Spec.Placement, n, "its own")
+}
+
+// checkLive checks a task still meant to run (desired at most complete)
+// that has a node and has not stopped: the node exists, is not down or
+// drained (the orchestrator moves such tasks), and — unless it is paused,
+// which keeps its tasks whatever changed — matches its service's current
+// constraints (the enforcer's job; the task's own copy may predate a
+// constraint-only service update, which moves nothing by itself).
+func (v view) checkLive(t *swarm.Task) error {
+	if t.NodeID == "" || rank(t.DesiredState) > rank(swarm.TaskStateComplete) || rank(t.Status.State) > rank(swarm.TaskStateRunning) {
+		return nil
+	}
+	n := v.nodes[t.NodeID]
+	if n == nil {
+		return fmt.Errorf("task %s: desired %s on unknown node %s", t.ID, t.DesiredState, t.NodeID)
+	}
+	if n.Status.State == swarm.NodeStateDown || n.Spec.Availability == swarm.NodeAvailabilityDrain {
+		return fmt.Errorf("task %s: desired %s on %s, which is %s/%s", t.ID, t.DesiredState, n.ID, n.Status.State, n.Spec.Availability)
+	}
+	if n.Spec.Availability == swarm.NodeAvailabilityPause {
+		return nil
+	}
+	if sv := v.services[t.ServiceID]; sv != nil {
+		return holds(t, sv.Spec.TaskTemplate.Placement, n, "its service's")
+	}
+	return nil
+}
+
+func holds(t *swarm.Task, p *swarm.Placement, n *swarm.Node, whose string) error {
 	if p == nil {
 		return nil
 	}
@@ -86,111 +125,140 @@ func placementHolds(t *swarm.Task, n *swarm.Node) error {
 	}
 	for _, c := range cs {
 		if !c.Matches(n) {
-			return fmt.Errorf("task %s: on %s, which breaks constraint %s==%v %s", t.ID, n.ID, c.Key, c.Equal, c.Value)
+			return fmt.Errorf("task %s: on %s, which breaks %s constraint %s (%s)", t.ID, n.ID, whose, p.Constraints, c.Key)
 		}
 	}
 	return nil
 }
 
-// checkConverged checks, once the cluster is quiet after the faults, that
-// every replicated service runs exactly one task in each of slots 1..N,
-// every global service one task on each node it may run on, and nothing
-// else is running or about to.
-func (s *Sim) checkConverged() error {
-	st, err := s.read()
-	if err != nil {
-		return err
+// checkSlots checks that no slot (node, for global services; per job
+// iteration) has two tasks meant to run.
+func (v view) checkSlots() error {
+	live := map[string]string{}
+	for _, t := range v.tasks {
+		sv := v.services[t.ServiceID]
+		if sv == nil || rank(t.DesiredState) > rank(swarm.TaskStateComplete) {
+			continue
+		}
+		key := fmt.Sprintf("%s slot %d", t.ServiceID, t.Slot)
+		if isGlobal(sv) {
+			if t.NodeID == "" {
+				return fmt.Errorf("task %s of global service %s: desired %s without a node", t.ID, sv.Spec.Name, t.DesiredState)
+			}
+			key = fmt.Sprintf("%s node %s", t.ServiceID, t.NodeID)
+		} else if t.Slot < 1 && sv.Spec.Mode.ReplicatedJob == nil {
+			return fmt.Errorf("task %s of %s: desired %s in slot %d", t.ID, sv.Spec.Name, t.DesiredState, t.Slot)
+		}
+		if t.JobIteration != nil {
+			key += fmt.Sprintf(" iteration %d", t.JobIteration.Index)
+		}
+		if other, ok := live[key]; ok {
+			return fmt.Errorf("%s: two tasks meant to run: %s and %s", key, other, t.ID)
+		}
+		live[key] = t.ID
 	}
-	byService := map[string][]*swarm.Task{}
-	for _, t := range st.tasks {
-		byService[t.ServiceID] = append(byService[t.ServiceID], t)
+	return nil
+}
+
+// checkNodes checks every node's placed tasks (assigned to running):
+// their reservations fit the node (on active nodes, for the tasks still
+// meant to run: those the enforcer answers for), no two publish the same
+// host port, and no service has more than its max replicas per node.
+func (v view) checkNodes() error {
+	type load struct {
+		cpu, mem  int64
+		ports     map[uint32]string
+		byService map[string]int
 	}
-	for id, tasks := range byService {
-		if st.service(id) == nil {
-			for _, t := range tasks {
-				if err := notRunning(t); err != nil {
-					return fmt.Errorf("removed service %s: %w", id, err)
-				}
+	loads := map[string]*load{}
+	for _, t := range v.tasks {
+		n := v.nodes[t.NodeID]
+		if n == nil || !between(t.Status.State, swarm.TaskStateAssigned, swarm.TaskStateRunning) {
+			continue
+		}
+		l := loads[n.ID]
+		if l == nil {
+			l = &load{ports: map[uint32]string{}, byService: map[string]int{}}
+			loads[n.ID] = l
+		}
+		sv := v.services[t.ServiceID]
+		if sv == nil {
+			continue
+		}
+		for _, p := range hostPorts(sv) {
+			if other, ok := l.ports[p]; ok {
+				return fmt.Errorf("node %s: tasks %s and %s both publish host port %d", n.ID, other, t.ID, p)
+			}
+			l.ports[p] = t.ID
+		}
+		if rank(t.DesiredState) > rank(swarm.TaskStateComplete) {
+			continue
+		}
+		l.byService[sv.ID]++
+		if m := maxReplicas(sv); m > 0 && uint64(l.byService[sv.ID]) > m {
+			return fmt.Errorf("node %s: %d tasks of %s, max replicas per node is %d", n.ID, l.byService[sv.ID], sv.Spec.Name, m)
+		}
+		if n.Spec.Availability != swarm.NodeAvailabilityActive || n.Status.State == swarm.NodeStateDown {
+			continue
+		}
+		cpu, mem := reservation(t)
+		l.cpu += cpu
+		l.mem += mem
+		if r := n.Description.Resources; l.cpu > r.NanoCPUs || l.mem > r.MemoryBytes {
+			return fmt.Errorf("node %s: tasks reserve %d CPUs and %dG, it has %d and %dG", n.ID, l.cpu/1e9, l.mem>>30, r.NanoCPUs/1e9, r.MemoryBytes>>30)
+		}
+	}
+	return nil
+}
+
+// checkJobs checks that no job run completes more tasks than it asks for,
+// nor runs more at once than max_concurrent.
+func (s *Sim) checkJobs(v view) error {
+	for _, sv := range v.services {
+		rj := sv.Spec.Mode.ReplicatedJob
+		if rj == nil {
+			continue
+		}
+		it := iteration(sv)
+		if done := len(s.hist.completed[sv.ID][it]); uint64(done) > *rj.TotalCompletions {
+			return fmt.Errorf("job %s iteration %d: %d tasks completed, total_completions is %d", sv.Spec.Name, it, done, *rj.TotalCompletions)
+		}
+		running := map[int]bool{}
+		for _, t := range v.tasks {
+			if t.ServiceID == sv.ID && t.JobIteration != nil && t.JobIteration.Index == it &&
+				between(t.DesiredState, swarm.TaskStateReady, swarm.TaskStateComplete) && rank(t.Status.State) <= rank(swarm.TaskStateRunning) {
+				running[t.Slot] = true
+			}
+		}
+		if uint64(len(running)) > *rj.MaxConcurrent {
+			return fmt.Errorf("job %s iteration %d: %d slots running, max_concurrent is %d", sv.Spec.Name, it, len(running), *rj.MaxConcurrent)
+		}
+	}
+	return nil
+}
+
+func reservation(t *swarm.Task) (cpu, mem int64) {
+	if r := t.Spec.Resources; r != nil && r.Reservations != nil {
+		return r.Reservations.NanoCPUs, r.Reservations.MemoryBytes
+	}
+	return 0, 0
+}
+
+func hostPorts(sv *swarm.Service) []uint32 {
+	var out []uint32
+	if e := sv.Spec.EndpointSpec; e != nil {
+		for _, p := range e.Ports {
+			if p.PublishMode == swarm.PortConfigPublishModeHost && p.PublishedPort != 0 {
+				out = append(out, p.PublishedPort)
 			}
 		}
 	}
-	for _, sv := range st.services {
-		var err error
-		if sv.Spec.Mode.Global != nil {
-			err = convergedGlobal(sv, byService[sv.ID], st.nodes)
-		} else {
-			err = convergedReplicated(sv, byService[sv.ID])
-		}
-		if err != nil {
-			return fmt.Errorf("service %s (%s %s): %w", sv.Spec.Name, modeOf(sv), constraintsOf(sv), err)
-		}
-	}
-	return nil
+	return out
 }
 
-func up(t *swarm.Task) bool {
-	return t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning
-}
-
-// notRunning checks that t has no container and never will.
-func notRunning(t *swarm.Task) error {
-	r := rank(t.Status.State)
-	if r >= rank(swarm.TaskStateAssigned) && r <= rank(swarm.TaskStateRunning) || rank(t.DesiredState) <= rank(swarm.TaskStateRunning) {
-		return fmt.Errorf("task %s (slot %d, node %q) is %s, desired %s", t.ID, t.Slot, t.NodeID, t.Status.State, t.DesiredState)
-	}
-	return nil
-}
-
-func convergedReplicated(sv *swarm.Service, tasks []*swarm.Task) error {
-	want := int(*sv.Spec.Mode.Replicated.Replicas)
-	var slots []int
-	for _, t := range tasks {
-		if up(t) {
-			slots = append(slots, t.Slot)
-		} else if err := notRunning(t); err != nil {
-			return err
-		}
-	}
-	slices.Sort(slots)
-	for i, slot := range slots {
-		if i >= want || slot != i+1 {
-			return fmt.Errorf("running slots %v, want 1..%d", slots, want)
-		}
-	}
-	if len(slots) != want {
-		return fmt.Errorf("running slots %v, want 1..%d", slots, want)
-	}
-	return nil
-}
-
-func convergedGlobal(sv *swarm.Service, tasks []*swarm.Task, nodes []*swarm.Node) error {
-	var cs []scheduler.Constraint
+func maxReplicas(sv *swarm.Service) uint64 {
 	if p := sv.Spec.TaskTemplate.Placement; p != nil {
-		var err error
-		if cs, err = scheduler.ParseConstraints(p.Constraints); err != nil {
-			return fmt.Errorf("constraints: %w", err)
-		}
+		return p.MaxReplicas
 	}
-	running := map[string]int{}
-	for _, t := range tasks {
-		if up(t) {
-			running[t.NodeID]++
-		} else if err := notRunning(t); err != nil {
-			return err
-		}
-	}
-	for _, n := range nodes {
-		eligible := n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive
-		for _, c := range cs {
-			eligible = eligible && c.Matches(n)
-		}
-		want := 0
-		if eligible {
-			want = 1
-		}
-		if running[n.ID] != want {
-			return fmt.Errorf("%d tasks running on %s, want %d", running[n.ID], n.ID, want)
-		}
-	}
-	return nil
+	return 0
 }

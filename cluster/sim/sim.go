@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -8,15 +9,16 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
 // Tick is how far the fake clock moves each step.
 const Tick = time.Second
 
-// HeartbeatTimeout is how long a node may stay silent before the modelled
-// dispatcher marks it down: SwarmKit's default period of 5s times its grace
-// multiplier of 3.
+// HeartbeatTimeout is how long a node may stay silent before the
+// dispatcher marks it down: its default period of 5s times its grace
+// multiplier of 3, as in Swarm.
 const HeartbeatTimeout = 15 * time.Second
 
 // Config says how one run goes.
@@ -44,9 +46,11 @@ type Sim struct {
 	// fails a task on its own.
 	faults bool
 	agents []*agent // in node ID order
+	leader *leader
 	seen   map[string]seen
+	hist   *history
 	wrote  bool      // a batch was applied during this step
-	wake   time.Time // the earliest Wake of this step's plans
+	wake   time.Time // when the control loop asked to run again
 	log    []string
 	svcSeq int
 }
@@ -56,7 +60,8 @@ type seen struct{ state, desired swarm.TaskState }
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// New builds a cluster of cfg.Nodes ready nodes and a few services.
+// New builds a cluster of cfg.Nodes nodes, whose agents register at the
+// first step, and a few services.
 func New(cfg Config) (*Sim, error) {
 	if cfg.Nodes < 2 {
 		cfg.Nodes = 2
@@ -68,17 +73,21 @@ func New(cfg Config) (*Sim, error) {
 		now:    epoch,
 		faults: true,
 		seen:   map[string]seen{},
+		hist:   newHistory(),
 	}
 	var muts []store.Mutation
 	for i := range cfg.Nodes {
 		n := newNode(i + 1)
 		muts = append(muts, store.Create(n))
-		s.agents = append(s.agents, &agent{nodeID: n.ID, alive: true, reachable: true, lastBeat: s.now})
+		s.agents = append(s.agents, newAgent(n))
 	}
 	for range 1 + s.rng.IntN(3) {
 		muts = append(muts, store.Create(s.newService()))
 	}
 	if err := s.apply("init", muts); err != nil {
+		return nil, err
+	}
+	if err := s.elect(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -108,9 +117,9 @@ func Run(cfg Config) (*Sim, error) {
 		if err := s.Step(); err != nil {
 			return s, err
 		}
-		if s.wrote || !s.wake.IsZero() {
+		if s.wrote || !s.wake.IsZero() || s.busy() {
 			quiet = 0
-			if !s.wrote && s.wake.After(s.now.Add(Tick)) {
+			if !s.wrote && !s.busy() && s.wake.After(s.now.Add(Tick)) {
 				// Nothing moves until the wake: jump the fake clock there.
 				s.now = s.wake.Add(-Tick)
 			}
@@ -125,23 +134,53 @@ func Run(cfg Config) (*Sim, error) {
 			return s, nil
 		}
 	}
-	return s, fmt.Errorf("step %d: not quiet after %d steps without faults", s.step, cfg.QuiesceSteps)
+	why := s.busyWith()
+	if why == "" && !s.wake.IsZero() {
+		why = "the control loop asks to run again at +" + s.wake.Sub(epoch).String()
+	}
+	return s, fmt.Errorf("step %d: not quiet after %d steps without faults: %s", s.step, cfg.QuiesceSteps, why)
+}
+
+// busy reports whether agents have work left that the store shows: a
+// session to open, a node that is away, or a placed task not yet where it
+// is meant to be (agents move tasks on with some probability, so a few
+// quiet steps do not show they are done).
+func (s *Sim) busy() bool { return s.busyWith() != "" }
+
+// busyWith names the work busy found, "" when none.
+func (s *Sim) busyWith() string {
+	for _, a := range s.agents {
+		if a.back != 0 || a.session == "" {
+			return fmt.Sprintf("agent %s away (back at step %d) or without a session", a.nodeID, a.back)
+		}
+	}
+	st, err := s.read()
+	if err != nil {
+		return err.Error()
+	}
+	for _, t := range st.tasks {
+		if between(t.Status.State, swarm.TaskStateAssigned, swarm.TaskStateRunning) && rank(t.Status.State) < rank(t.DesiredState) {
+			return fmt.Sprintf("task %s on %s is %s, desired %s", t.ID, t.NodeID, t.Status.State, t.DesiredState)
+		}
+	}
+	return ""
 }
 
 // Step advances the clock by one tick and runs one round: a fault maybe,
-// agents returning, the dispatcher's heartbeats, the agents' work, the
-// orchestrator and the scheduler; then checks the invariants.
+// agents returning, the agents' calls to the dispatcher (registration,
+// heartbeats, assignments, status reports, committed in one batch), the
+// dispatcher's heartbeat check, and the control loop until it settles;
+// then checks the invariants.
 func (s *Sim) Step() error {
 	s.step++
 	s.now = s.now.Add(Tick)
 	s.wrote = false
-	s.wake = time.Time{}
 	if s.faults && s.rng.IntN(3) == 0 {
 		if err := s.fault(); err != nil {
 			return s.stepErr(err)
 		}
 	}
-	for _, f := range []func() error{s.recover, s.dispatch, s.runAgents, s.orchestrate, s.schedule, s.checkInvariants} {
+	for _, f := range []func() error{s.recover, s.runAgents, s.expire, s.control, s.checkInvariants} {
 		if err := f(); err != nil {
 			return s.stepErr(err)
 		}
@@ -157,7 +196,8 @@ func (s *Sim) logf(format string, args ...any) {
 	s.log = append(s.log, fmt.Sprintf("%4d +%-6s ", s.step, s.now.Sub(epoch))+fmt.Sprintf(format, args...))
 }
 
-// apply writes muts as one log entry at the next index and the fake time.
+// apply writes muts as one log entry at the next index and the fake time,
+// as the API does for an operator's command.
 func (s *Sim) apply(what string, muts []store.Mutation) error {
 	if len(muts) == 0 {
 		return nil
@@ -166,12 +206,70 @@ func (s *Sim) apply(what string, muts []store.Mutation) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", what, err)
 	}
-	s.index++
-	if err := s.st.Apply(s.index, s.now, data); err != nil {
+	if _, err := s.commit(what, data); err != nil {
 		return fmt.Errorf("apply %s at index %d: %w", what, s.index, err)
 	}
-	s.wrote = true
 	return nil
+}
+
+// commit is the simulated Raft: it applies data at the next index and the
+// fake time, logs what changed and returns the store's error, as the
+// Applier's response reaches a proposer.
+func (s *Sim) commit(who string, data []byte) (uint64, error) {
+	s.index++
+	err := s.st.Apply(s.index, s.now, data)
+	if err != nil {
+		s.logf("%s: refused: %v", who, err)
+		return s.index, err
+	}
+	evs, _, _ := s.st.Events(s.index - 1)
+	var after state
+	for _, ev := range evs {
+		if t, ok := ev.Object.(*swarm.Task); ok && ev.Action == store.OpCreate && t.Labels[orchestrator.LabelRestartOf] != "" {
+			if after.tasks == nil {
+				if after, err = s.read(); err != nil {
+					return s.index, err
+				}
+			}
+			s.hist.created(t, after)
+		}
+		if line := describe(ev); line != "" {
+			s.logf("%s: %s", who, line)
+			s.wrote = true
+		}
+	}
+	return s.index, nil
+}
+
+// describe is one line of the step log for a change.
+func describe(ev store.Event) string {
+	switch o := ev.Object.(type) {
+	case *swarm.Task:
+		switch ev.Action {
+		case store.OpCreate:
+			return fmt.Sprintf("+%s (%s slot %d node %q, desired %s)", o.ID, o.ServiceID, o.Slot, o.NodeID, o.DesiredState)
+		case store.OpDelete:
+			return "-" + o.ID
+		}
+		old := ev.Old.(*swarm.Task)
+		var ch []string
+		if old.NodeID != o.NodeID {
+			ch = append(ch, "-> "+o.NodeID)
+		}
+		if old.Status.State != o.Status.State || old.Status.Err != o.Status.Err || old.Status.Message != o.Status.Message {
+			ch = append(ch, fmt.Sprintf("%s->%s %q %s", old.Status.State, o.Status.State, o.Status.Message, o.Status.Err))
+		}
+		if old.DesiredState != o.DesiredState {
+			ch = append(ch, "desired "+string(o.DesiredState))
+		}
+		return fmt.Sprintf("%s (%s slot %d) %s", o.ID, o.ServiceID, o.Slot, strings.Join(ch, ", "))
+	case *swarm.Node:
+		return fmt.Sprintf("node %s %s/%s %s role=%s labels=%v mem=%dG", o.ID, o.Status.State, o.Spec.Availability,
+			o.Status.Message, o.Spec.Role, o.Spec.Labels, o.Description.Resources.MemoryBytes>>30)
+	case *swarm.Service:
+		return fmt.Sprintf("service %s %s %s", ev.Action, o.Spec.Name, describeService(o))
+	}
+	return fmt.Sprintf("%s %s %s", ev.Action, ev.Table, ev.ID)
 }
 
 // state is one consistent read of what the control loops look at.
@@ -200,15 +298,6 @@ func (s *Sim) read() (state, error) {
 	return st, nil
 }
 
-func (st state) node(id string) *swarm.Node {
-	for _, n := range st.nodes {
-		if n.ID == id {
-			return n
-		}
-	}
-	return nil
-}
-
 func (st state) service(id string) *swarm.Service {
 	for _, sv := range st.services {
 		if sv.ID == id {
@@ -223,63 +312,6 @@ func (s *Sim) newID(prefix string) string {
 	return fmt.Sprintf("%s%06d", prefix, s.nextID)
 }
 
-var zones = []string{"a", "b", "c"}
-
-func newNode(i int) *swarm.Node {
-	return &swarm.Node{
-		ID: fmt.Sprintf("node%02d", i),
-		Spec: swarm.NodeSpec{
-			Annotations:  swarm.Annotations{Labels: map[string]string{"zone": zones[(i-1)%len(zones)]}},
-			Role:         swarm.NodeRoleWorker,
-			Availability: swarm.NodeAvailabilityActive,
-		},
-		Description: swarm.NodeDescription{
-			Hostname:  fmt.Sprintf("worker%d", i),
-			Platform:  swarm.Platform{OS: "linux", Architecture: "x86_64"},
-			Resources: swarm.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30},
-		},
-		Status: swarm.NodeStatus{State: swarm.NodeStateReady, Addr: fmt.Sprintf("10.0.0.%d", i)},
-	}
-}
-
-// newService makes a replicated or global service, sometimes constrained to
-// a zone. Node 1 is in zone a and zone c is never excluded alone, so every
-// service has a node it may run on once the faults are healed.
-func (s *Sim) newService() *swarm.Service {
-	s.svcSeq++
-	delay := time.Duration(s.rng.IntN(6)) * time.Second
-	spec := swarm.ServiceSpec{
-		Annotations: swarm.Annotations{Name: fmt.Sprintf("svc%d", s.svcSeq)},
-		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{Image: "app:1"},
-			RestartPolicy: &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionAny, Delay: &delay},
-		},
-	}
-	switch s.rng.IntN(4) {
-	case 0:
-		spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.labels.zone==a"}}
-	case 1:
-		spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.labels.zone!=b", "node.role==worker"}}
-	}
-	if s.rng.IntN(4) == 0 {
-		spec.Mode.Global = &swarm.GlobalService{}
-	} else {
-		n := uint64(s.rng.IntN(5))
-		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
-	}
-	return &swarm.Service{ID: fmt.Sprintf("service%02d", s.svcSeq), Spec: spec}
-}
-
-func modeOf(sv *swarm.Service) string {
-	if sv.Spec.Mode.Global != nil {
-		return "global"
-	}
-	return fmt.Sprintf("replicated=%d", *sv.Spec.Mode.Replicated.Replicas)
-}
-
-func constraintsOf(sv *swarm.Service) string {
-	if p := sv.Spec.TaskTemplate.Placement; p != nil {
-		return strings.Join(p.Constraints, ",")
-	}
-	return ""
-}
+// ctx is the context of every call into the cluster: nothing in the
+// simulation is ever cancelled.
+var ctx = context.Background()

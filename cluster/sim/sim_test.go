@@ -3,11 +3,14 @@ package sim
 import (
 	"flag"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
@@ -18,27 +21,63 @@ var (
 )
 
 func config(seed uint64) Config {
-	return Config{Seed: seed, Nodes: 3 + int(seed%3), FaultSteps: 60, QuiesceSteps: 400}
+	return Config{Seed: seed, Nodes: 3 + int(seed%3), FaultSteps: 100, QuiesceSteps: 400}
 }
 
+// TestSimulation runs the seeds on every CPU; each seed is a cluster of
+// its own, deterministic whatever runs beside it. A failure reports the
+// lowest failing seed found, with the command that replays it.
 func TestSimulation(t *testing.T) {
 	first, n := uint64(1), uint64(*seedsFlag)
 	if *seedFlag >= 0 {
 		first, n = uint64(*seedFlag), 1
 	}
-	for seed := first; seed < first+n; seed++ {
-		s, err := Run(config(seed))
-		if *logFlag && s != nil {
-			t.Logf("seed %d:\n%s", seed, strings.Join(s.Log(), "\n"))
-		}
-		if err != nil {
-			var log []string
-			if s != nil {
-				log = s.Log()
+	type failure struct {
+		seed uint64
+		err  error
+		log  []string
+	}
+	var (
+		mu     sync.Mutex
+		failed *failure
+		wg     sync.WaitGroup
+	)
+	seeds := make(chan uint64)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for seed := range seeds {
+				s, err := Run(config(seed))
+				if *logFlag && s != nil {
+					t.Logf("seed %d:\n%s", seed, strings.Join(s.Log(), "\n"))
+				}
+				if err == nil {
+					continue
+				}
+				mu.Lock()
+				if failed == nil || seed < failed.seed {
+					failed = &failure{seed: seed, err: err}
+					if s != nil {
+						failed.log = s.Log()
+					}
+				}
+				mu.Unlock()
 			}
-			t.Fatalf("seed %d: %v\nreplay: go test ./cluster/sim -run TestSimulation -seed %d\nstep log:\n%s",
-				seed, err, seed, strings.Join(log, "\n"))
+		})
+	}
+	for seed := first; seed < first+n; seed++ {
+		mu.Lock()
+		stop := failed != nil
+		mu.Unlock()
+		if stop {
+			break
 		}
+		seeds <- seed
+	}
+	close(seeds)
+	wg.Wait()
+	if failed != nil {
+		t.Fatalf("seed %d: %v\nreplay: go test ./cluster/sim -run TestSimulation -seed %d\nstep log:\n%s",
+			failed.seed, failed.err, failed.seed, strings.Join(failed.log, "\n"))
 	}
 }
 
@@ -58,26 +97,73 @@ func TestSimulationIsDeterministic(t *testing.T) {
 // TestInvariantsCatchViolations breaks each invariant by writing to the
 // store behind the control loops' back, and expects the next check to fail.
 func TestInvariantsCatchViolations(t *testing.T) {
-	breakers := map[string]func(st state) (any, uint64){
-		"desired running on drained node": func(st state) (any, uint64) {
+	breakers := map[string]func(st state) []store.Mutation{
+		"desired running on drained node": func(st state) []store.Mutation {
 			n := *st.nodes[0]
 			n.Spec.Availability = swarm.NodeAvailabilityDrain
-			return &n, n.Meta.Version.Index
+			return []store.Mutation{store.Update(&n, n.Meta.Version.Index)}
 		},
-		"state moved back": func(st state) (any, uint64) {
+		"state moved back": func(st state) []store.Mutation {
 			t := *runningTask(st)
 			t.Status.State = swarm.TaskStateStarting
-			return &t, t.Meta.Version.Index
+			return []store.Mutation{store.Update(&t, t.Meta.Version.Index)}
 		},
-		"two tasks desired running in one slot": func(st state) (any, uint64) {
+		"two tasks desired running in one slot": func(st state) []store.Mutation {
 			t := *runningTask(st)
 			t.ID = "intruder"
-			return &t, 0
+			return []store.Mutation{store.Create(&t)}
 		},
-		"constraint broken": func(st state) (any, uint64) {
+		"constraint broken": func(st state) []store.Mutation {
+			sv := *st.service("web")
+			sv.Spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.labels.zone==nowhere"}}
+			return []store.Mutation{store.Update(&sv, sv.Meta.Version.Index)}
+		},
+		"placed on a paused node": func(st state) []store.Mutation {
+			n := *st.nodes[0]
+			n.Spec.Availability = swarm.NodeAvailabilityPause
 			t := *runningTask(st)
-			t.Spec.Placement = &swarm.Placement{Constraints: []string{"node.labels.zone==nowhere"}}
-			return &t, t.Meta.Version.Index
+			t.ID, t.Slot, t.Status.State = "placed", 99, swarm.TaskStateAssigned
+			return []store.Mutation{store.Update(&n, n.Meta.Version.Index), store.Create(&t)}
+		},
+		"resources overcommitted": func(st state) []store.Mutation {
+			t := *runningTask(st)
+			t.Spec.Resources = &swarm.ResourceRequirements{Reservations: &swarm.Resources{NanoCPUs: 64e9}}
+			return []store.Mutation{store.Update(&t, t.Meta.Version.Index)}
+		},
+		"host port published twice on a node": func(st state) []store.Mutation {
+			sv := *st.service("web")
+			sv.Spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 80, PublishMode: swarm.PortConfigPublishModeHost}}}
+			return []store.Mutation{store.Update(&sv, sv.Meta.Version.Index)}
+		},
+		"max replicas per node exceeded": func(st state) []store.Mutation {
+			sv := *st.service("web")
+			sv.Spec.TaskTemplate.Placement = &swarm.Placement{MaxReplicas: 1}
+			return []store.Mutation{store.Update(&sv, sv.Meta.Version.Index)}
+		},
+		"restarted beyond max_attempts": func(st state) []store.Mutation {
+			var muts []store.Mutation
+			for _, id := range []string{"again1", "again2"} {
+				t := *runningTask(st)
+				t.ID, t.Labels = id, map[string]string{orchestrator.LabelRestartOf: runningTask(st).ID}
+				t.Status.State, t.DesiredState = swarm.TaskStateFailed, swarm.TaskStateShutdown
+				t.Spec.RestartPolicy = &swarm.RestartPolicy{MaxAttempts: ptr(uint64(1))}
+				muts = append(muts, store.Create(&t))
+			}
+			return muts
+		},
+		"job completed beyond total_completions": func(st state) []store.Mutation {
+			job := &swarm.Service{ID: "job", Spec: swarm.ServiceSpec{
+				Annotations:  swarm.Annotations{Name: "job"},
+				TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:1"}},
+				Mode:         swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: ptr(uint64(1)), TotalCompletions: ptr(uint64(1))}},
+			}, JobStatus: &swarm.JobStatus{JobIteration: swarm.Version{Index: 1}}}
+			muts := []store.Mutation{store.Create(job)}
+			for slot, id := range []string{"done1", "done2"} {
+				muts = append(muts, store.Create(&swarm.Task{ID: id, ServiceID: "job", Slot: slot, NodeID: st.nodes[0].ID,
+					JobIteration: &swarm.Version{Index: 1}, DesiredState: swarm.TaskStateComplete,
+					Status: swarm.TaskStatus{State: swarm.TaskStateComplete}}))
+			}
+			return muts
 		},
 	}
 	for name, breaker := range breakers {
@@ -89,12 +175,7 @@ func TestInvariantsCatchViolations(t *testing.T) {
 			}
 			// Only the running task on the first node is touched, so the
 			// drain breaks the invariant too.
-			obj, version := breaker(st)
-			m := store.Update(obj, version)
-			if version == 0 {
-				m = store.Create(obj)
-			}
-			if err := s.apply("break", []store.Mutation{m}); err != nil {
+			if err := s.apply("break", breaker(st)); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.checkInvariants(); err == nil {
@@ -114,13 +195,29 @@ func TestInvariantsCatchViolations(t *testing.T) {
 			t.Fatal("a service one task short passed as converged")
 		}
 	})
+	t.Run("pending though a node fits", func(t *testing.T) {
+		s := runningSim(t)
+		st, _ := s.read()
+		sv := *st.service("web")
+		sv.Spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: ptr(uint64(4))}
+		waiting := swarm.Task{ID: "waiting", ServiceID: "web", Slot: 4, Spec: sv.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+			Status: swarm.TaskStatus{State: swarm.TaskStatePending, Err: "no suitable node (2 nodes not available for new tasks)"}}
+		if err := s.apply("break", []store.Mutation{store.Update(&sv, sv.Meta.Version.Index), store.Create(&waiting)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.checkConverged(); err == nil {
+			t.Fatal("a task pending with room on every node passed as converged")
+		}
+	})
 }
 
-// runningSim is a quiet cluster with one replicated service running a task
-// on the first node.
+func ptr[T any](v T) *T { return &v }
+
+// runningSim is a quiet cluster with one replicated service running three
+// tasks on two nodes.
 func runningSim(t *testing.T) *Sim {
 	t.Helper()
-	s, err := New(Config{Seed: 1, Nodes: 1})
+	s, err := New(Config{Seed: 1, Nodes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +249,7 @@ func runningSim(t *testing.T) *Sim {
 
 func runningTask(st state) *swarm.Task {
 	for _, t := range st.tasks {
-		if t.NodeID == st.nodes[0].ID && up(t) {
+		if t.NodeID == st.nodes[0].ID && t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
 			return t
 		}
 	}

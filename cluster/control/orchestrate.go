@@ -1,0 +1,113 @@
+package control
+
+import (
+	"slices"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/cluster/orchestrator"
+	"github.com/swarmops/swarmops/cluster/store"
+)
+
+// Orchestrate runs the constraint enforcer and then the orchestrator over
+// every service, and over the tasks of removed services, from one
+// snapshot. It returns the mutations in groups, each of which must be
+// committed whole, and the earliest time a plan asked to be run again (a
+// restart delay ending), zero if none did.
+//
+// A group is as small as correctness allows, so that a stale plan fails
+// little: a replacement is grouped with the update that shuts down the
+// task it replaces (committing it alone would put two tasks in one slot);
+// every other mutation stands alone, since each moves its task forward in a
+// way the next pass would decide again from the store. Groups of one
+// service are adjacent and in the plan's order.
+//
+// The enforcer's rejections are handed to the orchestrator as if already
+// applied, so a rejected task's status and its new desired state are one
+// update. Updates carry the version the snapshot read; deletes carry none,
+// since only tasks that have stopped are deleted.
+func Orchestrate(snap *Snapshot, now time.Time, newID func() string) (groups [][]store.Mutation, wake time.Time) {
+	rejected := map[string]*swarm.Task{}
+	for _, t := range Enforce(snap, now) {
+		rejected[t.ID] = t
+	}
+	byService := map[string][]*swarm.Task{}
+	var orphans []string
+	ix := snap.index()
+	for _, t := range snap.Tasks {
+		if r := rejected[t.ID]; r != nil {
+			t = r
+		}
+		if ix.services[t.ServiceID] == nil && byService[t.ServiceID] == nil {
+			orphans = append(orphans, t.ServiceID)
+		}
+		byService[t.ServiceID] = append(byService[t.ServiceID], t)
+	}
+	slices.Sort(orphans)
+	limit := snap.historyLimit()
+	plan := func(sv *swarm.Service, serviceID string) {
+		p := orchestrator.Reconcile(orchestrator.Input{
+			Service:      sv,
+			Tasks:        byService[serviceID],
+			Nodes:        snap.Nodes,
+			NodesByID:    ix.nodes,
+			Now:          now,
+			NewID:        newID,
+			HistoryLimit: limit,
+		})
+		if !p.Wake.IsZero() && (wake.IsZero() || p.Wake.Before(wake)) {
+			wake = p.Wake
+		}
+		groups = append(groups, mutations(p, byService[serviceID], rejected)...)
+	}
+	for _, sv := range snap.Services {
+		plan(sv, sv.ID)
+	}
+	for _, id := range orphans {
+		plan(nil, id)
+	}
+	return groups, wake
+}
+
+// mutations turns one service's plan into its groups, adding the
+// rejections of the service's tasks the plan did not otherwise change.
+func mutations(p orchestrator.Plan, tasks []*swarm.Task, rejected map[string]*swarm.Task) [][]store.Mutation {
+	var groups [][]store.Mutation
+	updated := map[string]*swarm.Task{}
+	for _, t := range p.Update {
+		updated[t.ID] = t
+	}
+	paired := map[string]int{} // replaced task -> its group
+	for _, t := range p.Create {
+		old := updated[t.Labels[orchestrator.LabelRestartOf]]
+		if old == nil {
+			groups = append(groups, []store.Mutation{store.Create(t)})
+			continue
+		}
+		if i, ok := paired[old.ID]; ok {
+			groups[i] = append(groups[i], store.Create(t))
+			continue
+		}
+		paired[old.ID] = len(groups)
+		groups = append(groups, []store.Mutation{store.Update(old, old.Meta.Version.Index), store.Create(t)})
+	}
+	deleted := map[string]bool{}
+	for _, id := range p.Delete {
+		deleted[id] = true
+	}
+	for _, t := range p.Update {
+		if _, ok := paired[t.ID]; !ok {
+			groups = append(groups, []store.Mutation{store.Update(t, t.Meta.Version.Index)})
+		}
+	}
+	for _, t := range tasks {
+		if r := rejected[t.ID]; r != nil && updated[t.ID] == nil && !deleted[t.ID] {
+			groups = append(groups, []store.Mutation{store.Update(r, r.Meta.Version.Index)})
+		}
+	}
+	for _, id := range p.Delete {
+		groups = append(groups, []store.Mutation{store.Delete(store.TableTasks, id, 0)})
+	}
+	return groups
+}
