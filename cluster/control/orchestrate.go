@@ -80,7 +80,7 @@ func mutations(p orchestrator.Plan, tasks []*swarm.Task, rejected map[string]*sw
 	}
 	paired := map[string]int{} // replaced task -> its group
 	for _, t := range p.Create {
-		old := updated[t.Labels[orchestrator.LabelRestartOf]]
+		old := updated[orchestrator.Replaces(t)]
 		if old == nil {
 			groups = append(groups, []store.Mutation{store.Create(t)})
 			continue

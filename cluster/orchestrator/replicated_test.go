@@ -108,6 +108,12 @@ func TestHistoryRetention(t *testing.T) {
 	inAll.HistoryLimit = -1
 	withMax := in5
 	withMax.Service = withRestart(replicatedSvc(2), swarm.RestartPolicy{MaxAttempts: ptr(uint64(6))})
+	withMax.Tasks = nil
+	for _, tk := range tasks { // made from the service's current spec, so none is out of date
+		c := *tk
+		c.Spec = withMax.Service.Spec.TaskTemplate
+		withMax.Tasks = append(withMax.Tasks, &c)
+	}
 	runRules(t, []ruleCase{
 		{name: "default keeps 5 per slot, live task included", in: in5,
 			want: expect{deleted: []string{"a", "b", "c"}}},

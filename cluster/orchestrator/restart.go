@@ -94,7 +94,7 @@ func (r *run) promoteReady() {
 			continue
 		}
 		giveUp := taskTime(t).Add(oldTaskTimeout)
-		if r.waitsFor(r.byID[t.Labels[LabelRestartOf]]) && r.in.Now.Before(giveUp) {
+		if r.waitsFor(r.byID[Replaces(t)]) && r.in.Now.Before(giveUp) {
 			r.wakeAt(giveUp)
 			continue
 		}

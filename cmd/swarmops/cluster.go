@@ -196,7 +196,7 @@ func newEnvCmd() *cobra.Command {
 }
 
 func managerConfig(dataDir string, log *slog.Logger, tuning raftTuning, agent agentOptions) manager.Config {
-	return manager.Config{DataDir: dataDir, Logger: log, Agent: nodeAgent(dataDir, agent, log), Timeouts: raftnode.Timeouts{
+	return manager.Config{DataDir: dataDir, Logger: log, Agent: nodeAgent(dataDir, agent, log), HeartbeatPeriod: tuning.heartbeatPeriod, Timeouts: raftnode.Timeouts{
 		SnapshotThreshold: tuning.snapshotThreshold,
 		SnapshotInterval:  tuning.snapshotInterval,
 		TrailingLogs:      tuning.trailingLogs,
@@ -211,6 +211,9 @@ func managerConfig(dataDir string, log *slog.Logger, tuning raftTuning, agent ag
 type raftTuning struct {
 	snapshotThreshold, trailingLogs uint64
 	snapshotInterval                time.Duration
+	// heartbeatPeriod is how often agents must reach the leader; a node
+	// silent for three periods is down.
+	heartbeatPeriod time.Duration
 }
 
 func (r *raftTuning) addFlags(cmd *cobra.Command) {
@@ -218,7 +221,8 @@ func (r *raftTuning) addFlags(cmd *cobra.Command) {
 	f.Uint64Var(&r.snapshotThreshold, "raft-snapshot-threshold", 0, "snapshot once this many entries are new (testing)")
 	f.DurationVar(&r.snapshotInterval, "raft-snapshot-interval", 0, "how often to check whether to snapshot (testing)")
 	f.Uint64Var(&r.trailingLogs, "raft-trailing-logs", 0, "entries kept behind a snapshot (testing)")
-	for _, name := range []string{"raft-snapshot-threshold", "raft-snapshot-interval", "raft-trailing-logs"} {
+	f.DurationVar(&r.heartbeatPeriod, "heartbeat-period", 0, "how often agents must reach the leader; silent for 3 periods, a node is down (testing; default 5s)")
+	for _, name := range []string{"raft-snapshot-threshold", "raft-snapshot-interval", "raft-trailing-logs", "heartbeat-period"} {
 		if err := f.MarkHidden(name); err != nil {
 			panic(err)
 		}
