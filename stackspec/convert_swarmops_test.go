@@ -21,7 +21,7 @@ func TestConvertSwarmopsErrors(t *testing.T) {
 	for keys, want := range map[string]struct{ path, msg string }{
 		"    x-swarmops:\n      driver: podman\n": {"services.web.x-swarmops.driver", "unknown driver podman: use one of docker, exec"},
 		"    x-swarmops:\n      drivr: exec\n":    {"services.web.x-swarmops.drivr", `unknown key "drivr"`},
-		"    x-swarmops: exec\n":                   {"services.web.x-swarmops", "must be a mapping"},
+		"    x-swarmops: exec\n":                  {"services.web.x-swarmops", "must be a mapping"},
 	} {
 		wantErrorAt(t, inlineStack{yaml: serviceYAML(keys)}.convertErr(t), want.path, want.msg)
 	}
