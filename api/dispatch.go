@@ -76,11 +76,21 @@ type Assignments struct {
 }
 
 // AssignedService is what the agent needs of a task's service: its name,
-// for container names, and its published ports.
+// for container names, its published ports, and its registry credentials.
 type AssignedService struct {
 	Name     string              `json:"name"`
 	Endpoint *swarm.EndpointSpec `json:"endpoint,omitempty"`
+	// Auth is the registry credentials the service was created or updated
+	// with (`--with-registry-auth`), as the engine takes them; empty for
+	// none.
+	Auth string `json:"auth,omitempty"`
 }
+
+// LabelRegistryAuth is where a manager's store keeps a service's registry
+// credentials: a label on the service spec holding them sealed under the
+// cluster key (base64). The Engine API never shows it; the dispatcher
+// opens it for the nodes that pull the service's image.
+const LabelRegistryAuth = "com.swarmops.registry-auth"
 
 // AssignedData is the plaintext of a secret or config a task references.
 // It travels over the session's mutual TLS only and is kept in memory (and

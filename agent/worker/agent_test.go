@@ -227,7 +227,7 @@ func TestSpecCarriesExactlyReferencedData(t *testing.T) {
 	endpoint := &swarm.EndpointSpec{Ports: []swarm.PortConfig{{TargetPort: 80, PublishedPort: 8080, PublishMode: swarm.PortConfigPublishModeHost}}}
 	d.change(func(d *fakeDispatcher) {
 		d.tasks = []swarm.Task{t1, t2, t3}
-		d.services["svc1"] = api.AssignedService{Name: "web", Endpoint: endpoint}
+		d.services["svc1"] = api.AssignedService{Name: "web", Endpoint: endpoint, Auth: "creds"}
 		d.secrets = []api.AssignedData{{ID: "s1", Name: "db_pw", Data: []byte("one")}, {ID: "s2", Name: "api_key", Data: []byte("two")}, {ID: "s3", Name: "other", Data: []byte("three")}}
 		d.configs = []api.AssignedData{{ID: "c1", Name: "nginx.conf", Data: []byte("conf")}, {ID: "c2", Name: "unused", Data: []byte("x")}}
 	})
@@ -241,8 +241,8 @@ func TestSpecCarriesExactlyReferencedData(t *testing.T) {
 	s1, s2 := n.rec.specs["t1"], n.rec.specs["t2"]
 	_, prepared3 := n.rec.specs["t3"]
 	n.rec.mu.Unlock()
-	if s1.Service != "web" || s1.Endpoint == nil || len(s1.Endpoint.Ports) != 1 || s1.Endpoint.Ports[0].PublishedPort != 8080 {
-		t.Errorf("t1 spec service %q endpoint %+v, want web and its endpoint", s1.Service, s1.Endpoint)
+	if s1.Service != "web" || s1.Endpoint == nil || len(s1.Endpoint.Ports) != 1 || s1.Endpoint.Ports[0].PublishedPort != 8080 || s1.Auth != "creds" {
+		t.Errorf("t1 spec service %q endpoint %+v auth %q, want web, its endpoint and its registry auth", s1.Service, s1.Endpoint, s1.Auth)
 	}
 	checkData(t, "t1 secrets", s1.Secrets, map[string]string{"s1": "one"})
 	checkData(t, "t1 configs", s1.Configs, map[string]string{"c1": "conf"})

@@ -122,7 +122,7 @@ func indexData(asg *api.Assignments) assignedData {
 func taskSpec(t swarm.Task, d assignedData) (runtime.Spec, error) {
 	s := runtime.Spec{Task: t, Service: t.ServiceID}
 	if svc, ok := d.services[t.ServiceID]; ok {
-		s.Service, s.Endpoint = svc.Name, svc.Endpoint
+		s.Service, s.Endpoint, s.Auth = svc.Name, svc.Endpoint, svc.Auth
 	}
 	cs := t.Spec.ContainerSpec
 	if cs == nil {

@@ -27,8 +27,9 @@
 //     give, and overlay options (VXLAN IDs) are the network allocator's to
 //     fill; published ingress ports without a number are chosen here
 //     (30000-32767), as Swarm's allocator chooses them.
-//   - Registry credentials (X-Registry-Auth, registryAuthFrom) are
-//     accepted and not kept: the store has no place for them yet.
+//   - Registry credentials (X-Registry-Auth, registryAuthFrom) are sealed
+//     into the service spec (api.LabelRegistryAuth), never shown; the
+//     dispatcher opens them for the nodes that pull.
 //   - Service and task logs are the leader's to fetch, from each task's
 //     node through Config.Logs; without one they answer 501.
 //   - The caller of every write is logged ("api write" with caller, role

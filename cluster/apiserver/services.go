@@ -49,7 +49,7 @@ func (s *Server) listServices(w http.ResponseWriter, r *http.Request) error {
 				}
 				v.ServiceStatus = serviceStatus(svc, tasks)
 			}
-			out = append(out, v)
+			out = append(out, hideRegistryAuth(v))
 		}
 		return nil
 	})
@@ -90,7 +90,7 @@ func (s *Server) inspectService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, hideRegistryAuth(out))
 	return nil
 }
 
@@ -124,8 +124,9 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The X-Registry-Auth header is accepted and not kept: the store has
-	// no place for credentials yet (see doc.go).
+	if err := s.sealRegistryAuth(r, &spec, nil); err != nil {
+		return err
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	svc := &swarm.Service{ID: store.NewID()}
@@ -210,6 +211,13 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
 		}
 		if spec.Name == "" {
 			spec.Name = cur.Spec.Name
+		}
+		from := &cur.Spec
+		if authFrom == swarm.RegistryAuthFromPreviousSpec {
+			from = cur.PreviousSpec
+		}
+		if err := s.sealRegistryAuth(r, &spec, from); err != nil {
+			return err
 		}
 		if err := resolveServiceRefs(tx, &spec); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,7 +115,7 @@ func (d *Dispatcher) assignmentsOf(tx store.ReadTx, nodeID string) (api.Assignme
 				if asg.Services == nil {
 					asg.Services = map[string]api.AssignedService{}
 				}
-				asg.Services[svc.ID] = api.AssignedService{Name: svc.Spec.Name, Endpoint: svc.Spec.EndpointSpec}
+				asg.Services[svc.ID] = api.AssignedService{Name: svc.Spec.Name, Endpoint: svc.Spec.EndpointSpec, Auth: d.registryAuth(svc)}
 			}
 		}
 		if !meantToRun(t) {
@@ -216,4 +217,24 @@ func sameJSON(a, b any) bool {
 	x, errX := json.Marshal(a)
 	y, errY := json.Marshal(b)
 	return errX == nil && errY == nil && bytes.Equal(x, y)
+}
+
+// registryAuth opens the registry credentials the API sealed into svc's
+// spec; empty when there are none or they do not open (logged: the pull
+// then goes without credentials and fails with the registry's error).
+func (d *Dispatcher) registryAuth(svc *swarm.Service) string {
+	sealed := svc.Spec.Labels[api.LabelRegistryAuth]
+	if sealed == "" || d.cfg.Open == nil {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(sealed)
+	var plain []byte
+	if err == nil {
+		plain, err = d.cfg.Open(raw)
+	}
+	if err != nil {
+		d.log.Error("cannot open a service's registry credentials", "service", svc.ID, "err", err)
+		return ""
+	}
+	return string(plain)
 }

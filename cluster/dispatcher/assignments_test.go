@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -276,5 +277,24 @@ func TestAssignmentsLongPollEnds(t *testing.T) {
 	}
 	if _, err := h.d.Register(context.Background(), "w1", "10.0.0.1:1", api.SessionRequest{}); !errors.Is(err, ErrStopped) {
 		t.Errorf("register after the term: %v, want ErrStopped", err)
+	}
+}
+
+func TestAssignmentsCarryTheServicesRegistryAuth(t *testing.T) {
+	withAuth := service("svcA", "shop_web", 0)
+	withAuth.Spec.Labels = map[string]string{api.LabelRegistryAuth: base64.StdEncoding.EncodeToString(sealed("creds"))}
+	forged := service("svcB", "shop_db", 0)
+	forged.Spec.Labels = map[string]string{api.LabelRegistryAuth: base64.StdEncoding.EncodeToString([]byte("not sealed"))}
+	h := newHarness(t, nil,
+		node("w1", swarm.NodeRoleWorker, swarm.NodeStateReady), withAuth, forged,
+		task("a1", "svcA", "w1", swarm.TaskStateRunning, nil, nil),
+		task("b1", "svcB", "w1", swarm.TaskStateRunning, nil, nil),
+	)
+	asg := h.poll("w1", h.register("w1").SessionID)
+	if got := asg.Services["svcA"].Auth; got != "creds" {
+		t.Errorf("svcA's registry auth = %q, want the opened credentials", got)
+	}
+	if got := asg.Services["svcB"].Auth; got != "" {
+		t.Errorf("svcB's registry auth = %q: credentials that do not open must not be sent", got)
 	}
 }
