@@ -139,6 +139,14 @@ func TestDockerCLIMatchesSwarm(t *testing.T) {
 		run = localEngine(t)
 	} else {
 		c := startCluster(t, 1, 0)
+		// The node's description is its agent's once the agent has
+		// registered (the engine version is the Docker engine's).
+		poll(t, startTimeout, "the manager's agent to register", func() error {
+			if !strings.Contains(c.Managers[0].Output(), `msg="node registered"`) {
+				return errors.New("not yet")
+			}
+			return nil
+		})
 		run = func(t *testing.T, args ...string) (string, int) {
 			t.Helper()
 			out, err := c.Docker(t, c.Managers[0], args...)
