@@ -68,6 +68,18 @@ func TestGlobalDrainAndNodeLoss(t *testing.T) {
 	tc.docker(t, "node", "update", "--availability", "active", "w1")
 	tc.waitPlacement(t, "g", map[string]int{"m1": 1, "w1": 1, "w2": 1})
 
+	// Pause: w2 keeps its tasks but gets no new one.
+	kept := tc.placement(t, "r")["w2"]
+	tc.docker(t, "node", "update", "--availability", "pause", "w2")
+	tc.docker(t, "service", "scale", "-d", "r=7")
+	tc.waitRunning(t, "r", 7)
+	if p := tc.placement(t, "r"); p["w2"] != kept {
+		t.Errorf("r placed %v after scaling with w2 paused; w2 had %d and must keep exactly those", p, kept)
+	}
+	tc.docker(t, "node", "update", "--availability", "active", "w2")
+	tc.docker(t, "service", "scale", "-d", "r=4")
+	tc.waitRunning(t, "r", 4)
+
 	// kill -9 w2: once it is down, its replicated tasks run elsewhere.
 	// Its containers outlive it on the engine; the store says what runs.
 	w2 := tc.Workers[1]

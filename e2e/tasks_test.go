@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -209,6 +211,8 @@ func TestServiceLifecycleThroughDockerCLI(t *testing.T) {
 		t.Errorf("the engine runs %v containers of web per node, want one on each of 3 nodes", got)
 	}
 
+	tc.checkLogs(t)
+
 	out = tc.docker(t, "service", "scale", "web=5")
 	if !strings.Contains(out, "web scaled to 5") || !converged.MatchString(out) {
 		t.Errorf("docker service scale web=5 printed:\n%s", out)
@@ -252,4 +256,56 @@ func TestServiceLifecycleThroughDockerCLI(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// checkLogs reads web's logs through the manager, which asks each task's
+// node: all of them, one task's with --tail and --timestamps, and a
+// followed stream that a new task joins.
+func (tc *taskCluster) checkLogs(t *testing.T) {
+	t.Helper()
+	out := tc.docker(t, "service", "logs", "web")
+	for _, slot := range []string{"web.1.", "web.2.", "web.3."} {
+		if !regexp.MustCompile(regexp.QuoteMeta(slot) + `\w+@(m1|w1|w2) +\| hello v1 from `).MatchString(out) {
+			t.Errorf("docker service logs web has no greeting of %s:\n%s", slot, out)
+		}
+	}
+	id := strings.Fields(tc.docker(t, "service", "ps", "web", "-q", "--no-trunc", "--filter", "name=web.2"))[0]
+	out = strings.TrimSpace(tc.docker(t, "service", "logs", "--tail", "1", "--timestamps", id))
+	if lines := strings.Split(out, "\n"); len(lines) != 1 || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ web\.2\.\w+@\w+ +\| hello v1`).MatchString(lines[0]) {
+		t.Errorf("docker service logs --tail 1 --timestamps %s:\n%s", id, out)
+	}
+
+	// --follow: a task started while the stream is open joins it.
+	ctx, cancel := context.WithTimeout(context.Background(), taskTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "service", "logs", "--follow", "web")
+	cmd.Env = tc.dockerEnv(tc.Managers[0])
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); cmd.Wait() }()
+	seen := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "web.4.") {
+				seen <- sc.Text()
+				return
+			}
+		}
+		close(seen)
+	}()
+	tc.docker(t, "service", "scale", "-d", "web=4")
+	select {
+	case line, ok := <-seen:
+		if !ok || !strings.Contains(line, "| hello v1 from") {
+			t.Errorf("docker service logs --follow: the new task's line %q", line)
+		}
+	case <-ctx.Done():
+		t.Error("docker service logs --follow never showed the task started after it began")
+	}
 }

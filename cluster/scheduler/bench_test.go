@@ -42,12 +42,18 @@ func benchCluster(n, m, perService int) ([]*swarm.Node, []*swarm.Task, map[strin
 	return nodes, pending, services
 }
 
-// BenchmarkSchedule places every task of a fresh cluster in one call.
+// BenchmarkSchedule places every task of a fresh cluster in one call:
+// tasks and nodes grown together, then tasks alone on 1,000 nodes, then
+// nodes alone under 10,000 tasks, then one service of 10,000 replicas.
 func BenchmarkSchedule(b *testing.B) {
 	for _, size := range []struct{ tasks, nodes, perService int }{
 		{1_000, 100, 20},
 		{10_000, 1_000, 20},
 		{50_000, 5_000, 20},
+		{1_000, 1_000, 20},
+		{50_000, 1_000, 20},
+		{10_000, 100, 20},
+		{10_000, 5_000, 20},
 		{10_000, 1_000, 10_000},
 	} {
 		name := fmt.Sprintf("tasks=%d/nodes=%d/replicas=%d", size.tasks, size.nodes, size.perService)
