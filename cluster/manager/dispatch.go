@@ -151,12 +151,13 @@ func (m *Manager) managerAPIAddrs() []string {
 	return slices.Compact(addrs)
 }
 
-// Nodes that show they are alive other than through an agent session.
-// Until every node runs an agent, a manager that Raft reaches and a node
-// calling one of the manager's own node routes (a worker's check-in, a
-// new manager asking to become a voter) count as heard from — and a
-// manager Raft reaches is ready, as a worker that checks in is. A node
-// that has a session is judged by its agent alone.
+// Nodes that show they are alive other than through an agent session. A
+// manager runs its agent in its own process, so a manager Raft reaches
+// and that has no session (its agent is still registering, or the
+// manager runs without one, as in the package's tests) counts as heard
+// from, and is ready; a node with a session is judged by its agent alone.
+// A call to a manager's own node routes (promotion, becoming a voter)
+// counts too.
 
 // beatManagers counts every manager Raft reaches, and that has no agent
 // session, as heard from, twice a heartbeat period, and marks it ready if
