@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +96,47 @@ func TestRestartPolicyHistory(t *testing.T) {
 			t.Errorf("a restart ended %s after the failure before it; its delay alone is %s", started, delay)
 		}
 	}
+}
+
+func TestExecDriverRunsPlainProcesses(t *testing.T) {
+	tc := startTaskCluster(t, 1)
+	// The exec runtime runs the command on the node itself; the image is
+	// only a name here.
+	tc.docker(t, "service", "create", "-d", "--name", "plain", "--replicas", "2",
+		"--container-label", "com.swarmops.driver=exec", "-e", "GREETING=plain",
+		"none:exec", "/bin/sh", "-c", `echo "$GREETING from $(hostname)"; exec sleep 300`)
+	poll(t, taskTimeout, "two running exec tasks", func() error {
+		n := 0
+		for _, l := range tc.psLines(t, "plain", "running") {
+			if strings.HasPrefix(strings.Split(l, "|")[3], "Running") {
+				n++
+			}
+		}
+		if n != 2 {
+			return fmt.Errorf("%d running", n)
+		}
+		return nil
+	})
+	if n := total(tc.running(t, "plain")); n != 0 {
+		t.Errorf("the engine runs %d containers of an exec service", n)
+	}
+	out := tc.docker(t, "service", "logs", "plain")
+	if strings.Count(out, "| plain from ") != 2 {
+		t.Errorf("docker service logs plain:\n%s", out)
+	}
+	tc.docker(t, "service", "rm", "plain")
+	// The processes' task directories (under each node's data dir) go
+	// with them.
+	poll(t, taskTimeout, "the exec tasks gone", func() error {
+		for _, n := range tc.nodes() {
+			entries, err := os.ReadDir(filepath.Join(n.DataDir, "exec"))
+			if err != nil && !os.IsNotExist(err) {
+				return err
+			}
+			if len(entries) != 0 {
+				return fmt.Errorf("%s still holds %d exec tasks", n.Name, len(entries))
+			}
+		}
+		return nil
+	})
 }
