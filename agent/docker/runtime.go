@@ -236,8 +236,11 @@ func (r *Runtime) Start(ctx context.Context, taskID string) error {
 // and returns nil for exit code 0, an *ExitError otherwise, ErrUnhealthy
 // when its healthcheck fails (the container is left running: stopping it
 // is the executor's call) and ErrContainerDestroyed if it disappears.
-// onHealth, if not nil, sees every health status ("starting", "healthy",
-// "unhealthy") as it is reported. A container already exited returns at
+// onHealth, if not nil, sees the container's health first ("none" when it
+// has no healthcheck, from the image or the task; else "starting",
+// "healthy" or "unhealthy"), then every health status as it is reported,
+// so the executor holds a task with a healthcheck in state starting until
+// it is healthy, as Swarm does. A container already exited returns at
 // once, which is what an adopting agent needs; one created but never
 // started blocks until it starts and exits, or ctx ends.
 func (r *Runtime) Wait(ctx context.Context, taskID string, onHealth func(status string)) error {
@@ -255,15 +258,22 @@ func (r *Runtime) Wait(ctx context.Context, taskID string, onHealth func(status 
 		filters.Arg("event", string(events.ActionDestroy)),
 		filters.Arg("event", string(events.ActionHealthStatus)),
 	)})
-	if done, err := r.exited(ctx, id); done {
+	done, health, err := r.state(ctx, id)
+	if done {
 		return err
+	}
+	if onHealth != nil {
+		onHealth(health)
+	}
+	if health == "unhealthy" {
+		return ErrUnhealthy
 	}
 	for {
 		select {
 		case m := <-msgs:
 			switch {
 			case m.Action == events.ActionDie:
-				_, err := r.exited(ctx, id)
+				_, _, err := r.state(ctx, id)
 				return err
 			case m.Action == events.ActionDestroy:
 				return ErrContainerDestroyed
@@ -296,22 +306,26 @@ func healthOf(a events.Action) string {
 
 // exited reports whether the container has run and stopped, with its
 // outcome as Wait returns it.
-func (r *Runtime) exited(ctx context.Context, id string) (bool, error) {
+func (r *Runtime) state(ctx context.Context, id string) (done bool, health string, err error) {
 	c, err := r.cli.ContainerInspect(ctx, id)
 	if cerrdefs.IsNotFound(err) {
-		return true, ErrContainerDestroyed
+		return true, "", ErrContainerDestroyed
 	}
 	if err != nil {
-		return true, fmt.Errorf("inspect container %s: %w", id, err)
+		return true, "", fmt.Errorf("inspect container %s: %w", id, err)
 	}
 	st := c.State
 	if st.Running || st.Restarting || st.Status == "created" {
-		return false, nil
+		health = "none"
+		if st.Health != nil {
+			health = st.Health.Status
+		}
+		return false, health, nil
 	}
 	if st.ExitCode != 0 {
-		return true, &ExitError{Code: st.ExitCode, Cause: st.Error}
+		return true, "", &ExitError{Code: st.ExitCode, Cause: st.Error}
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // Stop sends the container its stop signal and kills it once grace has

@@ -260,9 +260,14 @@ func TestHealthy(t *testing.T) {
 	waitErr := make(chan error, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	first := make(chan string, 1)
 	go func() {
 		var once bool
 		waitErr <- rt.Wait(wctx, tk.ID, func(s string) {
+			select {
+			case first <- s:
+			default:
+			}
 			if s == "healthy" && !once {
 				once = true
 				close(healthy)
@@ -276,10 +281,46 @@ func TestHealthy(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the task never became healthy")
 	}
+	// The first report is the container's health as the engine has it:
+	// a container with a healthcheck is never reported as having none.
+	if f := <-first; f != "starting" && f != "healthy" {
+		t.Errorf("first health report %q, want starting (or healthy)", f)
+	}
 	if err := rt.Stop(ctx, tk.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-waitErr; err != nil {
 		t.Errorf("Wait after a stop = %v, want nil (exit 0 on SIGTERM)", err)
+	}
+}
+
+func TestNoHealthcheckReportsNone(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := testCtx(t)
+	tk := task(1, "SLEEP=1h")
+	start(t, rt, runtime.Spec{Task: tk, Service: "svc"})
+	wctx, cancel := context.WithCancel(ctx)
+	first := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- rt.Wait(wctx, tk.ID, func(s string) {
+			select {
+			case first <- s:
+			default:
+			}
+		})
+	}()
+	select {
+	case f := <-first:
+		if f != "none" {
+			t.Errorf("first health report of a container without a healthcheck: %q, want none", f)
+		}
+	case err := <-done:
+		t.Fatalf("Wait ended first: %v", err)
+	}
+	cancel()
+	<-done
+	if err := rt.Stop(ctx, tk.ID, nil); err != nil {
+		t.Fatal(err)
 	}
 }

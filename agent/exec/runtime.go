@@ -385,13 +385,24 @@ func (r *Runtime) child(taskID string) chan struct{} {
 // Wait blocks until the task's process exits and returns nil for exit code
 // 0, an *ExitError otherwise, ErrLost when it is gone without a recorded
 // code, or ctx's error. A process that exited while no agent ran returns at
-// once with the code its wrapper recorded. onHealth is never called: plain
-// processes have no healthcheck.
-func (r *Runtime) Wait(ctx context.Context, taskID string, _ func(status string)) error {
+// once with the code its wrapper recorded. onHealth sees "none" once the
+// process has started: plain processes have no healthcheck.
+func (r *Runtime) Wait(ctx context.Context, taskID string, onHealth func(status string)) error {
 	if _, err := r.load(taskID); err != nil {
 		return err
 	}
 	// A task not started yet is waited for, as a created container is.
+	started := func() bool {
+		st, _ := r.running(taskID)
+		return r.child(taskID) != nil || st.Pid != 0
+	}
+	if err := r.poll(ctx, started); err != nil {
+		return err
+	}
+	// A process has no healthcheck: it counts as healthy once started.
+	if onHealth != nil {
+		onHealth("none")
+	}
 	ended := func() bool {
 		st, alive := r.running(taskID)
 		return r.child(taskID) != nil || (st.Pid != 0 && !alive)

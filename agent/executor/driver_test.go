@@ -60,7 +60,11 @@ func (f *fakeRuntime) Wait(ctx context.Context, id string, onHealth func(string)
 	f.waiting++
 	f.mu.Unlock()
 	defer func() { f.mu.Lock(); f.waiting--; f.mu.Unlock() }()
-	for _, h := range f.health {
+	health := f.health
+	if len(health) == 0 {
+		health = []string{"none"} // no healthcheck, as a runtime says first
+	}
+	for _, h := range health {
 		onHealth(h)
 	}
 	select {

@@ -152,11 +152,14 @@ func next(t swarm.Task, obs Observation) (Action, swarm.TaskStatus) {
 		if obs.Err != nil {
 			return Idle, fail(cur, swarm.TaskStateFailed, "", obs.Err)
 		}
-		if cur.State == swarm.TaskStateStarting {
-			return Wait, move(cur, swarm.TaskStateRunning, "started")
+		if cur.State == swarm.TaskStateStarting && !stopping(t.DesiredState) {
+			// Running once the runtime says the task is healthy, or has no
+			// healthcheck: a task with one stays starting until then, as
+			// in Swarm.
+			return Wait, cur
 		}
 	case Exited:
-		if cur.State == swarm.TaskStateRunning {
+		if cur.State == swarm.TaskStateRunning || cur.State == swarm.TaskStateStarting {
 			return exited(cur, obs.Err)
 		}
 	case Stopped:
@@ -171,10 +174,15 @@ func next(t swarm.Task, obs Observation) (Action, swarm.TaskStatus) {
 			return Idle, st
 		}
 	case Health:
-		if obs.Health == "unhealthy" && cur.State == swarm.TaskStateRunning {
+		switch {
+		case obs.Health == "unhealthy" && (cur.State == swarm.TaskStateRunning || cur.State == swarm.TaskStateStarting):
 			// Swarm leaves the container running; we stop it, since a
 			// failed task must not keep serving.
 			return Stop, fail(cur, swarm.TaskStateFailed, "", ErrUnhealthy)
+		case (obs.Health == "healthy" || obs.Health == "none") && cur.State == swarm.TaskStateStarting:
+			return Wait, move(cur, swarm.TaskStateRunning, "started")
+		case (cur.State == swarm.TaskStateStarting || cur.State == swarm.TaskStateRunning) && !stopping(t.DesiredState):
+			return Wait, cur // still starting, or healthy again: nothing moves
 		}
 	}
 	return plan(t)

@@ -52,7 +52,7 @@ func TestNext(t *testing.T) {
 		{sPreparing, sRunning, Observation{Event: Prepared}, Proceed, sReady, "prepared", "", -1},
 		{sReady, sRunning, Observation{}, Start, sStarting, "starting", "", -1},
 		{sStarting, sRunning, Observation{}, Start, sStarting, "", "", -1},
-		{sStarting, sRunning, Observation{Event: Started}, Wait, sRunning, "started", "", -1},
+		{sStarting, sRunning, Observation{Event: Started}, Wait, sStarting, "", "", -1},
 		{sRunning, sRunning, Observation{}, Wait, sRunning, "", "", -1},
 		{sRunning, sRunning, Observation{Event: Exited}, Idle, sComplete, "finished", "", 0},
 		// Desired ready: prepared, never started.
@@ -67,6 +67,14 @@ func TestNext(t *testing.T) {
 		{sRunning, sRunning, Observation{Event: Exited, Err: errBoom}, Idle, sFailed, "", errBoom.Error(), -1},
 		{sRunning, sRunning, Observation{Event: Health, Health: "unhealthy"}, Stop, sFailed, "", "unhealthy container", -1},
 		{sRunning, sRunning, Observation{Event: Health, Health: "healthy"}, Wait, sRunning, "", "", -1},
+		// Started, a task is running once healthy or known to have no
+		// healthcheck; until then it stays starting.
+		{sStarting, sRunning, Observation{Event: Health, Health: "none"}, Wait, sRunning, "started", "", -1},
+		{sStarting, sRunning, Observation{Event: Health, Health: "healthy"}, Wait, sRunning, "started", "", -1},
+		{sStarting, sRunning, Observation{Event: Health, Health: "starting"}, Wait, sStarting, "", "", -1},
+		{sStarting, sRunning, Observation{Event: Health, Health: "unhealthy"}, Stop, sFailed, "", "unhealthy container", -1},
+		{sStarting, sRunning, Observation{Event: Exited, Err: exit1}, Idle, sFailed, "failed", "task: non-zero exit (1)", 1},
+		{sStarting, sShutdown, Observation{Event: Started}, Stop, sStarting, "", "", -1},
 		{sRunning, sShutdown, Observation{Event: Stopped, Err: errBoom}, Idle, sFailed, "", errBoom.Error(), -1},
 		{sReady, sShutdown, Observation{Event: Stopped, Err: errBoom}, Idle, sRejected, "", errBoom.Error(), -1},
 		// A cancelled runtime call is the driver ending, not the task failing.
@@ -120,7 +128,7 @@ func TestNextForwardOnly(t *testing.T) {
 			obs = append(obs, Observation{Event: ev, Err: err})
 		}
 	}
-	for _, h := range []string{"starting", "healthy", "unhealthy"} {
+	for _, h := range []string{"none", "starting", "healthy", "unhealthy"} {
 		obs = append(obs, Observation{Event: Health, Health: h})
 	}
 	for _, s := range states {
@@ -134,7 +142,7 @@ func TestNextForwardOnly(t *testing.T) {
 				if Terminal(s) && (st.State != s || st.Message != in.Status.Message || st.Err != "") {
 					t.Errorf("%s/%s/%v: terminal status changed to %+v", s, d, o, st)
 				}
-				if act == Wait && st.State != sRunning {
+				if act == Wait && st.State != sRunning && st.State != sStarting {
 					t.Errorf("%s/%s/%v: wait in state %s", s, d, o, st.State)
 				}
 				if (act == Prepare || act == Start) && stopping(d) {
