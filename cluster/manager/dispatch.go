@@ -33,26 +33,7 @@ type activeDispatcher struct {
 // ends. It ends with ctx.
 func (m *Manager) runDispatcher(ctx context.Context) {
 	log := m.cfg.logger().With("component", "dispatcher")
-	for leading := range m.raft.WatchLeadership(ctx) {
-		if !leading {
-			continue
-		}
-		lctx, cancel := context.WithCancel(ctx)
-		go func() {
-			for l := range m.raft.WatchLeadership(lctx) {
-				if !l {
-					cancel()
-					return
-				}
-			}
-		}()
-		// Judged against a store that misses earlier terms' entries, nodes
-		// would look unknown and their tasks absent.
-		if err := m.raft.Barrier(lctx); err != nil {
-			log.Warn("leading, but the store did not catch up with the log; no dispatcher this term", "err", err)
-			cancel()
-			continue
-		}
+	m.eachTerm(ctx, log, "dispatcher", func(lctx context.Context) {
 		d, err := dispatcher.New(dispatcher.Config{
 			Store:           m.store,
 			Propose:         m.raft.Propose,
@@ -64,9 +45,12 @@ func (m *Manager) runDispatcher(ctx context.Context) {
 		})
 		if err != nil {
 			log.Error("no dispatcher this term", "err", err)
-			cancel()
-			continue
+			return
 		}
+		// The term's loops end together, also if the dispatcher stops
+		// first.
+		lctx, cancel := context.WithCancel(lctx)
+		defer cancel()
 		active := &activeDispatcher{d: d, handler: d.Handler()}
 		m.dispatcher.Store(active)
 		log.Info("dispatcher started", "heartbeat_period", d.HeartbeatPeriod().String())
@@ -88,7 +72,7 @@ func (m *Manager) runDispatcher(ctx context.Context) {
 		cancel()
 		wg.Wait()
 		log.Info("dispatcher stopped: leadership ended")
-	}
+	})
 }
 
 // dispatchHandler serves dispatchRoutes: to nodes only, on the leader by

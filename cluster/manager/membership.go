@@ -40,6 +40,17 @@ func planMembership(nodes []*swarm.Node, servers []raftnode.Server, self string)
 // store lists, while this node leads. It ends with ctx.
 func (m *Manager) runMembership(ctx context.Context) {
 	log := m.cfg.logger().With("component", "membership")
+	m.eachTerm(ctx, log, "membership", func(lctx context.Context) { m.followNodes(lctx, log) })
+}
+
+// eachTerm runs lead for every term this manager leads, with a context
+// that ends with the term (or ctx), once the store holds everything
+// earlier terms committed: a new leader's store may not hold it yet
+// (after a restart it replays the log only once this term commits), and
+// judged against it every other voter, node and task would look unknown.
+// A term whose barrier fails is skipped, logged as what (membership,
+// dispatcher) leaves alone. eachTerm returns when ctx ends.
+func (m *Manager) eachTerm(ctx context.Context, log *slog.Logger, what string, lead func(lctx context.Context)) {
 	for leading := range m.raft.WatchLeadership(ctx) {
 		if !leading {
 			continue
@@ -54,17 +65,12 @@ func (m *Manager) runMembership(ctx context.Context) {
 				}
 			}
 		}()
-		// A new leader's store may not yet hold what earlier terms
-		// committed (after a restart it replays the log only once this
-		// term commits): judged against it, every other voter would look
-		// unknown and be removed. The barrier returns once all of it is
-		// applied.
 		if err := m.raft.Barrier(lctx); err != nil {
-			log.Warn("leading, but the store did not catch up with the log; membership left alone this term", "err", err)
+			log.Warn("leading, but the store did not catch up with the log; nothing done this term", "for", what, "err", err)
 			cancel()
 			continue
 		}
-		m.followNodes(lctx, log)
+		lead(lctx)
 		cancel()
 	}
 }
