@@ -51,6 +51,7 @@ func Convert(l *Loaded) (*api.StackSpec, error) {
 	c.secrets(spec)
 	c.configs(spec)
 	c.checkVolumes()
+	c.stackBlock = c.stackSwarmops()
 	for _, name := range slices.Sorted(maps.Keys(c.p.Services)) {
 		if svc, ok := c.service(c.p.Services[name]); ok {
 			spec.Services[svc.Name] = svc
@@ -71,6 +72,9 @@ type converter struct {
 	p        *types.Project
 	errs     ErrorList
 	warnings []string
+	// stackBlock is the stack's top-level x-swarmops block, the default
+	// for every service.
+	stackBlock swarmopsBlock
 }
 
 func (c *converter) fail(path, msg string) {

@@ -91,6 +91,7 @@ func (c *converter) service(svc types.ServiceConfig) (swarm.ServiceSpec, bool) {
 	}
 	spec.Labels[api.LabelImage] = svc.Image
 	c.swarmopsExtension(base, svc, &spec)
+	c.warnShortMonitor(svc.Name, spec)
 	return spec, len(c.errs) == before
 }
 

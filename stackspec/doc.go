@@ -8,6 +8,9 @@
 // at its file, line, column and field path. Convert maps the loaded project
 // to services, networks, secrets and configs field for field as Docker's own
 // converter does; docs/compat.md lists where swarmops deliberately differs.
+// What Swarm has no key for comes from x-swarmops blocks, on a service or
+// for the whole stack: the runtime driver and the rollout's health gates,
+// written as labels the agent and the rollout engine read.
 // Digest hashes a normalised spec and Diff plans the changes from an actual
 // stack to a desired one.
 //

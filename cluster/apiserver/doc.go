@@ -14,6 +14,10 @@
 // store batch; a follower forwards them to the leader with the caller's
 // identity, then waits for its own store to apply the entry before
 // answering, so the client reads its write back from the manager it asked.
+// Service writes also check swarmops's health-gate labels (deploy.Label*),
+// and their answers carry Warnings, which the docker CLI prints, where an
+// update monitor ends before the service's healthcheck can report a
+// failure.
 // Status codes and error texts are Docker's, including the "rpc error:
 // code = ... desc = ..." form of errors that come from SwarmKit, because
 // that is what users and their scripts see from Swarm. Where the daemon

@@ -115,7 +115,10 @@ func checkServiceSpec(spec *swarm.ServiceSpec, nameOptional bool) error {
 		spec.Name = "x"
 		defer func() { spec.Name = "" }()
 	}
-	return validateServiceSpec(spec)
+	if err := validateServiceSpec(spec); err != nil {
+		return err
+	}
+	return checkHealthGateLabels(spec.Labels)
 }
 
 // createService is POST /services/create: 201 with the new ID.
@@ -163,7 +166,7 @@ func (s *Server) createService(w http.ResponseWriter, r *http.Request) error {
 		}
 		return storeWriteError("service", spec.Name, err)
 	}
-	writeJSON(w, http.StatusCreated, swarm.ServiceCreateResponse{ID: svc.ID})
+	writeJSON(w, http.StatusCreated, swarm.ServiceCreateResponse{ID: svc.ID, Warnings: monitorWarnings(&svc.Spec)})
 	return nil
 }
 
@@ -271,7 +274,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.propose(w, r, store.Update(next, version)); err != nil {
 		return storeWriteError("service", next.ID, err)
 	}
-	writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{})
+	writeJSON(w, http.StatusOK, swarm.ServiceUpdateResponse{Warnings: monitorWarnings(&next.Spec)})
 	return nil
 }
 

@@ -434,8 +434,10 @@ func validateEndpointSpec(ep *swarm.EndpointSpec) error {
 }
 
 // insertDefaults fills what Swarm fills for `inspect
-// ?insertDefaults=true` (docker service update and rollback read specs so,
-// to show and keep the effective values).
+// ?insertDefaults=true`, which `docker service inspect` asks for to show
+// the effective values. `docker service update` and `rollback` read the
+// spec as stored and send it back so: the defaults never reach the task
+// template, where they would make every task out of date.
 func insertDefaults(spec *swarm.ServiceSpec) {
 	t := &spec.TaskTemplate
 	if c := t.ContainerSpec; c != nil {

@@ -119,6 +119,10 @@ func Deliberate() []Rule {
 			s, ok := ours.(string)
 			return ok && docker == nil && strings.Contains(s, "docker stack deploy keeps only one of the")
 		}, Why: "swarmops warns where Docker's merge would have dropped ports"},
+		{Path: "warnings", When: func(ours, docker any) bool {
+			s, ok := ours.(string)
+			return ok && docker == nil && strings.Contains(s, "its healthcheck may take to report a failure")
+		}, Why: "swarmops warns where a rollout stops watching a replacement before its healthcheck can fail it"},
 	}
 }
 
