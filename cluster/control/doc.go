@@ -5,7 +5,9 @@
 // The planners are pure functions of a Snapshot and the time: Enforce says
 // which placed tasks their node no longer admits, Orchestrate turns the
 // orchestrator's per-service plans (and the enforcer's rejections) into
-// mutations, Schedule turns the scheduler's decisions into mutations. They
+// mutations — the rollout engine's decisions among them, including its
+// writes of a service's update status and, for a rollback, its spec —
+// and Schedule turns the scheduler's decisions into mutations. They
 // read no store and no clock. The deterministic simulation (cluster/sim)
 // drives the same Loop the leader runs, through Settle, with a fake clock
 // and a simulated Raft.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
+	"github.com/swarmops/swarmops/deploy"
 )
 
 func TestNewChecksConfig(t *testing.T) {
@@ -180,7 +181,7 @@ func TestUnknownOutcomeWaitsForBarrier(t *testing.T) {
 // Settle on the returned channel. stop returns Run's error.
 func runLoop(t *testing.T, l *Loop) (results <-chan settleReport, stop func() error) {
 	t.Helper()
-	ch := make(chan settleReport, 100)
+	ch := make(chan settleReport, 1000) // never full: a blocked report would stall the loop
 	l.settled = func(r Result, err error) { ch <- settleReport{r, err} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -381,12 +382,21 @@ func TestRelevant(t *testing.T) {
 		{"a task ended", update(at(swarm.TaskStateRunning, swarm.TaskStateRunning, "n1"), at(swarm.TaskStateFailed, swarm.TaskStateRunning, "n1")), true},
 		{"assigned", update(at(swarm.TaskStatePending, swarm.TaskStateRunning, ""), at(swarm.TaskStateAssigned, swarm.TaskStateRunning, "n1")), true},
 		{"desired changed", update(at(swarm.TaskStateRunning, swarm.TaskStateRunning, "n1"), at(swarm.TaskStateRunning, swarm.TaskStateShutdown, "n1")), true},
+		{"a replacement runs", update(replacement(at(swarm.TaskStateStarting, swarm.TaskStateRunning, "n1")), replacement(at(swarm.TaskStateRunning, swarm.TaskStateRunning, "n1"))), true},
+		{"a replacement re-reports", update(replacement(at(swarm.TaskStateRunning, swarm.TaskStateRunning, "n1")), replacement(at(swarm.TaskStateRunning, swarm.TaskStateRunning, "n1"))), false},
+		{"a replacement progresses", update(replacement(at(swarm.TaskStateAssigned, swarm.TaskStateRunning, "n1")), replacement(at(swarm.TaskStateStarting, swarm.TaskStateRunning, "n1"))), false},
 	}
 	for _, c := range cases {
 		if got := relevant(c.ev); got != c.want {
 			t.Errorf("%s: relevant %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// replacement labels t as a rollout's replacement of another task.
+func replacement(t *swarm.Task) *swarm.Task {
+	t.Labels = map[string]string{deploy.LabelUpdateOf: "old"}
+	return t
 }
 
 func readTask(st *store.Store, id string) (*swarm.Task, error) {

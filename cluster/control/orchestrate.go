@@ -20,8 +20,12 @@ import (
 // little: a replacement is grouped with the update that shuts down the
 // task it replaces (committing it alone would put two tasks in one slot);
 // every other mutation stands alone, since each moves its task forward in a
-// way the next pass would decide again from the store. Groups of one
-// service are adjacent and in the plan's order.
+// way the next pass would decide again from the store. The rollout
+// engine's write of the service (its update status; for a rollback, its
+// spec) is a group of its own, after the service's task groups, checked
+// against the version the snapshot read: a service the API changed
+// meanwhile is planned again. Groups of one service are adjacent and in
+// the plan's order.
 //
 // The enforcer's rejections are handed to the orchestrator as if already
 // applied, so a rejected task's status and its new desired state are one
@@ -108,6 +112,9 @@ func mutations(p orchestrator.Plan, tasks []*swarm.Task, rejected map[string]*sw
 	}
 	for _, id := range p.Delete {
 		groups = append(groups, []store.Mutation{store.Delete(store.TableTasks, id, 0)})
+	}
+	if sv := p.Service; sv != nil {
+		groups = append(groups, []store.Mutation{store.Update(sv, sv.Meta.Version.Index)})
 	}
 	return groups
 }

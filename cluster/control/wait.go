@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
@@ -45,8 +46,9 @@ func (l *Loop) wait(ctx context.Context, since uint64, wake time.Time) error {
 
 // relevant reports whether a change can alter what the planners decide.
 // Tables they do not read are not; nor is a task's progress from assigned
-// to running, which agents report several times for every task they start:
-// nothing the planners decide hangs on it.
+// to running, which agents report several times for every task they start,
+// except a replacement's arrival at running: a rollout moves on when its
+// replacement runs, and a start-first overlap ends.
 func relevant(ev store.Event) bool {
 	switch ev.Table {
 	case store.TableNodes, store.TableServices, store.TableCluster:
@@ -61,6 +63,10 @@ func relevant(ev store.Event) bool {
 	old, ok1 := ev.Old.(*swarm.Task)
 	cur, ok2 := ev.Object.(*swarm.Task)
 	if !ok1 || !ok2 {
+		return true
+	}
+	if old.Status.State != swarm.TaskStateRunning && cur.Status.State == swarm.TaskStateRunning &&
+		orchestrator.Replaces(cur) != "" {
 		return true
 	}
 	return old.DesiredState != cur.DesiredState || old.NodeID != cur.NodeID ||

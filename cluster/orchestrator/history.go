@@ -1,6 +1,10 @@
 package orchestrator
 
-import "github.com/docker/docker/api/types/swarm"
+import (
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/deploy"
+)
 
 // reapHistory is SwarmKit's task reaper: stopped tasks told to go are
 // deleted, and each slot (node, for global services) keeps at most the
@@ -9,7 +13,8 @@ import "github.com/docker/docker/api/types/swarm"
 // so that the restarts it counts are never forgotten, and the newest
 // max_attempts stopped tasks are kept whatever the limit says: older tasks
 // of the slot still shutting down must not take the room of the restarts
-// the next decision counts.
+// the next decision counts. Nor are the replacements of a rollout in
+// progress deleted, whose failures it counts (deploy.Keep).
 func (r *run) reapHistory() {
 	for _, t := range r.tasks {
 		if t.DesiredState == swarm.TaskStateRemove && stopped(t) && !r.created[t.ID] {
@@ -54,7 +59,7 @@ func (r *run) reapHistory() {
 		excess := len(g) - limit
 		var deletable []*swarm.Task
 		for _, t := range g {
-			if stopped(t) && !r.created[t.ID] {
+			if stopped(t) && !r.created[t.ID] && !deploy.Keep(r.in.Service, t) {
 				deletable = append(deletable, t)
 			}
 		}

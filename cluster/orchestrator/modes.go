@@ -23,11 +23,8 @@ func (r *run) replicated() {
 			r.setDesired(t, swarm.TaskStateRemove)
 			continue
 		}
-		switch {
-		case r.nodeLost(t.NodeID) || ended(t, false):
+		if r.nodeLost(t.NodeID) || ended(t, false) {
 			r.restart(t)
-		case Dirty(r.in.Service, t):
-			r.update(t)
 		}
 	}
 	occupied, free := r.slots(func(t *swarm.Task) bool { return t.Slot >= 1 && t.JobIteration == nil })
@@ -135,8 +132,6 @@ func (r *run) global(job bool) {
 			r.setDesired(t, swarm.TaskStateShutdown)
 		case ended(t, job):
 			r.restart(t)
-		case !job && Dirty(r.in.Service, t):
-			r.update(t)
 		}
 	}
 	for _, n := range r.in.Nodes {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/deploy"
 )
 
 // DefaultHistoryLimit is Swarm's TaskHistoryRetentionLimit default: the
@@ -38,20 +40,30 @@ type Input struct {
 type Plan struct {
 	// Create holds new tasks, complete except for Meta, which the store sets.
 	Create []*swarm.Task
-	// Update holds copies of existing tasks whose DesiredState moved forward;
-	// nothing else in them changed. A task in Delete is not also here.
+	// Update holds copies of existing tasks whose DesiredState moved
+	// forward or on which the rollout engine's labels were set; nothing
+	// else in them changed. A task in Delete is not also here.
 	Update []*swarm.Task
 	// Delete holds IDs of dead tasks beyond the history limit, and of stopped
 	// tasks whose desired state is remove.
 	Delete []string
+	// Service, when not nil, is the service to write back, a copy of
+	// Input.Service (at the version read) whose UpdateStatus the rollout
+	// engine changed and, for a rollback, whose Spec went back to its
+	// PreviousSpec, which is cleared.
+	Service *swarm.Service
 	// Wake is when Reconcile must run again even if nothing changes (a
-	// restart delay ends); zero when no such time exists.
+	// restart delay or a rollout's delay or monitor window ends); zero
+	// when no such time exists.
 	Wake time.Time
+	// Rollout is what the rollout engine decided, for logs and tests: its
+	// effects are already in the fields above.
+	Rollout deploy.Decision
 }
 
 // Empty reports whether applying the plan would change nothing.
 func (p Plan) Empty() bool {
-	return len(p.Create) == 0 && len(p.Update) == 0 && len(p.Delete) == 0
+	return len(p.Create) == 0 && len(p.Update) == 0 && len(p.Delete) == 0 && p.Service == nil
 }
 
 // Reconcile returns the actions that move in.Service toward its desired state.
@@ -70,6 +82,7 @@ func Reconcile(in Input) Plan {
 	default:
 		r.replicated()
 	}
+	r.rollout()
 	r.promoteReady()
 	r.reapHistory()
 	return r.plan()
@@ -86,6 +99,9 @@ type run struct {
 	updated map[string]bool
 	deleted map[string]bool
 	wake    time.Time
+	// decision is the rollout engine's, and service the service it writes.
+	decision deploy.Decision
+	service  *swarm.Service
 }
 
 func newRun(in Input) *run {
@@ -127,6 +143,8 @@ func (r *run) plan() Plan {
 		}
 	}
 	p.Wake = r.wake
+	p.Service = r.service
+	p.Rollout = r.decision
 	return p
 }
 

@@ -44,7 +44,7 @@ func (r *run) isGlobal() bool {
 // created with desired state ready and promoteReady moves it on later.
 func (r *run) restart(t *swarm.Task) {
 	r.setDesired(t, swarm.TaskStateShutdown)
-	if !r.shouldRestart(t) {
+	if !r.shouldRestart(t) || r.servedBeside(t) {
 		return
 	}
 	var repl *swarm.Task
@@ -68,9 +68,10 @@ func (r *run) restart(t *swarm.Task) {
 }
 
 // waitsFor reports whether a replacement must wait for old to stop: it may
-// still be running on a node that can tell us it stopped.
+// still be running on a node that can tell us it stopped. A task told to
+// stop before it was placed never runs: no node will be given it.
 func (r *run) waitsFor(old *swarm.Task) bool {
-	if old == nil || stateRank(old.Status.State) > stateRank(swarm.TaskStateRunning) {
+	if old == nil || stopped(old) {
 		return false
 	}
 	return old.NodeID == "" || !r.nodeDown(old.NodeID)

@@ -1,0 +1,132 @@
+package deploy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	cases := []struct {
+		name string
+		in   *swarm.UpdateConfig
+		want config
+	}{
+		{"absent: Swarm's defaults", nil,
+			config{parallelism: 1, monitor: 5 * time.Second, failureAction: "pause"}},
+		{"zero fields as the Engine API reads them: parallelism 0 is all at once, monitor 0 is unset",
+			&swarm.UpdateConfig{},
+			config{parallelism: 0, monitor: 5 * time.Second, failureAction: "pause"}},
+		{"every field", &swarm.UpdateConfig{Parallelism: 3, Delay: time.Second, Monitor: time.Minute,
+			FailureAction: "rollback", MaxFailureRatio: 0.2, Order: "start-first"},
+			config{parallelism: 3, delay: time.Second, monitor: time.Minute, failureAction: "rollback", maxFailureRatio: 0.2, startFirst: true}},
+		{"an unknown failure action pauses", &swarm.UpdateConfig{Parallelism: 1, FailureAction: "explode"},
+			config{parallelism: 1, monitor: 5 * time.Second, failureAction: "pause"}},
+	}
+	for _, c := range cases {
+		if got := configOf(c.in); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	if got := (config{delay: 5 * time.Second, monitor: 5 * time.Second}).finalMonitor(); got != 6*time.Second {
+		t.Errorf("final monitor with delay = monitor: %s, want delay+1s as SwarmKit waits", got)
+	}
+}
+
+func TestGatesIgnoreWhatDoesNotParse(t *testing.T) {
+	g := gatesOf(map[string]string{
+		LabelMinHealthyTime: "10s", LabelHealthyDeadline: "soon", LabelProgressDeadline: "-1m", LabelAutoRollback: "true",
+	})
+	if g != (gates{minHealthy: 10 * time.Second, autoRollback: true}) {
+		t.Errorf("gates %+v", g)
+	}
+}
+
+// fixture is a service of n replicas updated from app:1 to app:2 at t0,
+// its rollout in progress, with its old tasks running.
+func fixture(n int) (*swarm.Service, []*swarm.Task) {
+	t0 := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	replicas := uint64(n)
+	old := swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:1"}}
+	svc := &swarm.Service{ID: "s", Spec: swarm.ServiceSpec{
+		TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:2"}},
+		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &replicas}},
+		UpdateConfig: &swarm.UpdateConfig{Parallelism: 2},
+	}}
+	svc.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating, StartedAt: &t0}
+	var tasks []*swarm.Task
+	for i := 1; i <= n; i++ {
+		tk := &swarm.Task{ID: fmt.Sprintf("t%d", i), ServiceID: "s", Slot: i, NodeID: "n1", Spec: old,
+			DesiredState: swarm.TaskStateRunning, Status: swarm.TaskStatus{State: swarm.TaskStateRunning, Timestamp: t0.Add(-time.Hour)}}
+		tk.CreatedAt = t0.Add(-time.Hour)
+		tasks = append(tasks, tk)
+	}
+	return svc, tasks
+}
+
+func TestStepIsPureAndIgnoresTaskOrder(t *testing.T) {
+	svc, tasks := fixture(5)
+	now := svc.UpdateStatus.StartedAt.Add(time.Second)
+	// Slot 1 is under way: its replacement runs, beside nothing.
+	tasks[0].DesiredState = swarm.TaskStateShutdown
+	repl := &swarm.Task{ID: "r1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+		Annotations: swarm.Annotations{Labels: map[string]string{LabelUpdateOf: "t1", LabelRollout: formatTime(*svc.UpdateStatus.StartedAt)}},
+		Status:      swarm.TaskStatus{State: swarm.TaskStateStarting, Timestamp: now}}
+	tasks = append(tasks, repl)
+	before := fmt.Sprint(svc, *svc.UpdateStatus)
+	var taskCopies []swarm.Task
+	for _, tk := range tasks {
+		taskCopies = append(taskCopies, *tk)
+	}
+	want := Step(Input{Service: svc, Tasks: tasks, Now: now})
+	// One worker is busy with slot 1: one more slot goes now.
+	if len(want.Replace) != 1 || want.Replace[0].TaskID != "t2" {
+		t.Fatalf("replace %+v, want t2 alone", want.Replace)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		shuffled := append([]*swarm.Task(nil), tasks...)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		if got := Step(Input{Service: svc, Tasks: shuffled, Now: now}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("task order changed the decision:\n got %+v\nwant %+v", got, want)
+		}
+	}
+	if fmt.Sprint(svc, *svc.UpdateStatus) != before {
+		t.Error("Step changed its service")
+	}
+	for i, tk := range tasks {
+		if !reflect.DeepEqual(*tk, taskCopies[i]) {
+			t.Errorf("Step changed task %s", tk.ID)
+		}
+	}
+}
+
+func TestStepLeavesJobsAlone(t *testing.T) {
+	svc, tasks := fixture(2)
+	svc.Spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{}}
+	if d := Step(Input{Service: svc, Tasks: tasks, Now: time.Now()}); !d.Empty() || !d.Wake.IsZero() {
+		t.Errorf("a job's decision: %+v", d)
+	}
+	svc.UpdateStatus = nil
+	if d := Step(Input{Service: svc, Tasks: tasks, Now: time.Now()}); d.Status != nil {
+		t.Errorf("a job update started a rollout: %+v", d.Status)
+	}
+}
+
+func TestKeep(t *testing.T) {
+	svc, _ := fixture(1)
+	id := formatTime(*svc.UpdateStatus.StartedAt)
+	mine := &swarm.Task{Spec: svc.Spec.TaskTemplate, Annotations: swarm.Annotations{Labels: map[string]string{LabelUpdateOf: "x", LabelRollout: id}}}
+	older := &swarm.Task{Spec: svc.Spec.TaskTemplate, Annotations: swarm.Annotations{Labels: map[string]string{LabelUpdateOf: "x", LabelRollout: "2020-01-01T00:00:00Z"}}}
+	if !Keep(svc, mine) || Keep(svc, older) {
+		t.Errorf("Keep(this rollout's replacement) = %v, Keep(an earlier one's) = %v", Keep(svc, mine), Keep(svc, older))
+	}
+	svc.UpdateStatus.State = swarm.UpdateStateCompleted
+	if Keep(svc, mine) {
+		t.Error("a completed rollout keeps its replacements from the reaper")
+	}
+}
