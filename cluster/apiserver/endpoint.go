@@ -8,149 +8,9 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/allocator"
 	"github.com/swarmops/swarmops/cluster/store"
 )
-
-// Swarm's range for published ports it chooses itself.
-const (
-	dynamicPortStart = 30000
-	dynamicPortEnd   = 32767
-)
-
-type portKey struct {
-	proto swarm.PortConfigProtocol
-	port  uint32
-}
-
-// checkPortConflicts refuses published ports another service holds, as
-// SwarmKit does: an ingress port conflicts with any use of the port, a
-// host-mode port only with an ingress one (several services may publish
-// the same host port; the scheduler keeps them apart).
-func checkPortConflicts(services []*swarm.Service, spec *swarm.ServiceSpec, selfID string) error {
-	if spec.EndpointSpec == nil {
-		return nil
-	}
-	ingress, host := map[portKey]bool{}, map[portKey]bool{}
-	for _, p := range spec.EndpointSpec.Ports {
-		if p.PublishedPort == 0 {
-			continue
-		}
-		k := portKey{p.Protocol, p.PublishedPort}
-		if p.PublishMode == swarm.PortConfigPublishModeHost {
-			host[k] = true
-		} else {
-			ingress[k] = true
-		}
-	}
-	if len(ingress) == 0 && len(host) == 0 {
-		return nil
-	}
-	inUse := func(p swarm.PortConfig, other *swarm.Service) error {
-		if p.PublishedPort == 0 {
-			return nil
-		}
-		k := portKey{p.Protocol, p.PublishedPort}
-		if p.PublishMode == swarm.PortConfigPublishModeHost {
-			if ingress[k] {
-				return invalidArgument("port '%d' is already in use by service '%s' (%s) as a host-published port", p.PublishedPort, other.Spec.Name, other.ID)
-			}
-			return nil
-		}
-		if ingress[k] || host[k] {
-			return invalidArgument("port '%d' is already in use by service '%s' (%s) as an ingress port", p.PublishedPort, other.Spec.Name, other.ID)
-		}
-		return nil
-	}
-	for _, other := range services {
-		if other.ID == selfID {
-			continue
-		}
-		var ports []swarm.PortConfig
-		if other.Spec.EndpointSpec != nil {
-			ports = append(ports, other.Spec.EndpointSpec.Ports...)
-		}
-		ports = append(ports, other.Endpoint.Ports...)
-		for _, p := range ports {
-			if err := inUse(p, other); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// buildEndpoint is the service's Endpoint as Swarm's allocator leaves it:
-// the spec, and the ports with a published port chosen for every ingress
-// port that asked for none (kept from prev when the same target port was
-// already published, else the lowest free one from 30000). Virtual IPs
-// wait for the network allocator.
-func buildEndpoint(services []*swarm.Service, spec *swarm.EndpointSpec, selfID string, prev swarm.Endpoint) (swarm.Endpoint, error) {
-	var ep swarm.Endpoint
-	if spec == nil {
-		return ep, nil
-	}
-	ep.Spec = *spec
-	ep.Spec.Ports = append([]swarm.PortConfig(nil), spec.Ports...)
-	if len(spec.Ports) == 0 {
-		return ep, nil
-	}
-	used := map[portKey]bool{}
-	for _, other := range services {
-		if other.ID == selfID {
-			continue
-		}
-		for _, p := range other.Endpoint.Ports {
-			if p.PublishMode != swarm.PortConfigPublishModeHost && p.PublishedPort != 0 {
-				used[portKey{p.Protocol, p.PublishedPort}] = true
-			}
-		}
-	}
-	for _, p := range spec.Ports {
-		if p.PublishedPort != 0 {
-			used[portKey{p.Protocol, p.PublishedPort}] = true
-		}
-	}
-	previous := map[portKey]uint32{}
-	for _, p := range prev.Ports {
-		if p.PublishMode != swarm.PortConfigPublishModeHost && p.PublishedPort != 0 {
-			previous[portKey{p.Protocol, p.TargetPort}] = p.PublishedPort
-		}
-	}
-	// Ports are handed out in increasing order per protocol, so the
-	// search resumes where the last one stopped: a spec with thousands of
-	// ports costs one pass over the range, not one per port.
-	next := map[swarm.PortConfigProtocol]uint32{}
-	for _, p := range spec.Ports {
-		if p.PublishMode != swarm.PortConfigPublishModeHost && p.PublishedPort == 0 {
-			if was, ok := previous[portKey{p.Protocol, p.TargetPort}]; ok && !used[portKey{p.Protocol, was}] {
-				p.PublishedPort = was
-			} else {
-				port, ok := freePort(used, p.Protocol, next)
-				if !ok {
-					return ep, errorf(http.StatusServiceUnavailable, "no free port left in %d-%d to publish %d/%s", dynamicPortStart, dynamicPortEnd, p.TargetPort, p.Protocol)
-				}
-				p.PublishedPort = port
-			}
-			used[portKey{p.Protocol, p.PublishedPort}] = true
-		}
-		ep.Ports = append(ep.Ports, p)
-	}
-	return ep, nil
-}
-
-// freePort returns the lowest port of the dynamic range at or above
-// next[proto] that is not used, and moves next past it.
-func freePort(used map[portKey]bool, proto swarm.PortConfigProtocol, next map[swarm.PortConfigProtocol]uint32) (uint32, bool) {
-	port := max(next[proto], dynamicPortStart)
-	for ; port <= dynamicPortEnd; port++ {
-		if !used[portKey{proto, port}] {
-			next[proto] = port + 1
-			return port, true
-		}
-	}
-	next[proto] = port
-	return 0, false
-}
 
 // resolveServiceRefs checks a spec's references against the store, as the
 // daemon and SwarmKit do on create and update: networks are named by ID
@@ -256,4 +116,25 @@ func sortedNames(svcs []*swarm.Service) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// checkPortConflicts is allocator.CheckPorts with SwarmKit's error, as the
+// daemon returns it.
+func checkPortConflicts(services []*swarm.Service, spec *swarm.ServiceSpec, selfID string) error {
+	err := allocator.CheckPorts(services, spec, selfID)
+	var conflict *allocator.PortConflictError
+	if errors.As(err, &conflict) {
+		return invalidArgument("%s", conflict.Error())
+	}
+	return err
+}
+
+// buildEndpoint is allocator.Endpoint; a full port range is the cluster's
+// state, not the client's mistake: 503.
+func buildEndpoint(services []*swarm.Service, spec *swarm.EndpointSpec, selfID string, prev swarm.Endpoint) (swarm.Endpoint, error) {
+	ep, err := allocator.Endpoint(services, spec, selfID, prev)
+	if errors.Is(err, allocator.ErrNoFreePort) {
+		return ep, errorf(http.StatusServiceUnavailable, "%s", strings.TrimPrefix(err.Error(), allocator.ErrNoFreePort.Error()+": "))
+	}
+	return ep, err
 }

@@ -1,11 +1,13 @@
 package control
 
 import (
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/cluster/allocator"
 	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
 )
@@ -63,6 +65,9 @@ func Orchestrate(snap *Snapshot, now time.Time, newID func() string) (groups [][
 		if !p.Wake.IsZero() && (wake.IsZero() || p.Wake.Before(wake)) {
 			wake = p.Wake
 		}
+		if p.Service != nil && sv != nil {
+			followEndpoint(snap.Services, sv, p.Service)
+		}
 		groups = append(groups, mutations(p, byService[serviceID], rejected)...)
 	}
 	for _, sv := range snap.Services {
@@ -117,4 +122,16 @@ func mutations(p orchestrator.Plan, tasks []*swarm.Task, rejected map[string]*sw
 		groups = append(groups, []store.Mutation{store.Update(sv, sv.Meta.Version.Index)})
 	}
 	return groups
+}
+
+// followEndpoint rebuilds next's Endpoint when its spec publishes other
+// ports than cur's (a rollback put an older spec back), as the API builds
+// it on an update. Where the ports cannot be had, the endpoint stays.
+func followEndpoint(services []*swarm.Service, cur, next *swarm.Service) {
+	if reflect.DeepEqual(cur.Spec.EndpointSpec, next.Spec.EndpointSpec) {
+		return
+	}
+	if ep, err := allocator.Endpoint(services, next.Spec.EndpointSpec, next.ID, next.Endpoint); err == nil {
+		next.Endpoint = ep
+	}
 }

@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,31 @@ func TestLoopRollsOutAcrossALeaderChange(t *testing.T) {
 		if tk.Labels[deploy.LabelUpdateOf] != "" && !strings.HasPrefix(tk.Labels[deploy.LabelUpdatedAt], "2026-") {
 			t.Errorf("replacement %s labels %v: no updated-at stamp", tk.ID, tk.Labels)
 		}
+	}
+}
+
+// TestRollbackEndpointFollowsTheSpec: a rollback that puts back a spec
+// publishing other ports gets the endpoint that spec has, with an ingress
+// port chosen where it asks for none, and keeps a port it had.
+func TestRollbackEndpointFollowsTheSpec(t *testing.T) {
+	cur := service("web")
+	cur.Spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}}}
+	cur.Endpoint = swarm.Endpoint{Spec: *cur.Spec.EndpointSpec, Ports: cur.Spec.EndpointSpec.Ports}
+	other := service("other")
+	other.Endpoint = swarm.Endpoint{Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 1, PublishedPort: 30000}}}
+	next := *cur
+	next.Spec.EndpointSpec = &swarm.EndpointSpec{Ports: []swarm.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080}, {Protocol: "tcp", TargetPort: 443}}}
+	followEndpoint([]*swarm.Service{cur, other}, cur, &next)
+	var got []string
+	for _, p := range next.Endpoint.Ports {
+		got = append(got, fmt.Sprintf("%d->%d", p.TargetPort, p.PublishedPort))
+	}
+	if strings.Join(got, " ") != "80->8080 443->30001" || len(next.Endpoint.Spec.Ports) != 2 {
+		t.Errorf("endpoint after the rollback: %v (spec %d ports), want 80->8080 443->30001", got, len(next.Endpoint.Spec.Ports))
+	}
+	same := *cur
+	followEndpoint([]*swarm.Service{cur}, cur, &same)
+	if !reflect.DeepEqual(same.Endpoint, cur.Endpoint) {
+		t.Error("an unchanged endpoint spec must keep the endpoint as it is")
 	}
 }
