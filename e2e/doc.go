@@ -19,7 +19,10 @@
 // TestDockerCLINodes drives availability, promotion and demotion;
 // cluster_test.go kills leaders, restarts nodes from their log and from a
 // snapshot, and takes the quorum away; security_test.go shows every route
-// refuses strangers and that secret plaintext reaches no disk. The
-// benchmarks in bench_test.go measure API writes and failover
-// (docs/bench.md).
+// refuses strangers and that secret plaintext reaches no disk;
+// rollout_test.go rolls services between release images of e2e/workload
+// (one that crashes, one never healthy) with the docker CLI on a
+// terminal, as seed 004's walkthrough does, and kills the leader
+// mid-rollout. The benchmarks in bench_test.go measure API writes and
+// failover (docs/bench.md).
 package e2e

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmops/swarmops/cluster/manager"
 )
 
 // converged is the docker CLI's last progress line once a service
@@ -42,15 +44,32 @@ type taskCluster struct {
 // end.
 func startTaskCluster(t *testing.T, workers int) *taskCluster {
 	t.Helper()
+	return startTaskClusterWith(t, clusterOptions{Managers: 1, Workers: workers})
+}
+
+// startTaskClusterWith is startTaskCluster for any number of managers
+// (each runs an agent too); the managers' heartbeat period is
+// testHeartbeat.
+func startTaskClusterWith(t *testing.T, opts clusterOptions) *taskCluster {
+	t.Helper()
 	ctx := context.Background()
 	eng := requireEngine(t, ctx)
 	img := buildWorkloadImage(t, eng)
-	c := startClusterWith(t, clusterOptions{Managers: 1, Workers: workers,
-		NodeArgs: []string{"--heartbeat-period", testHeartbeat.String()}})
+	opts.NodeArgs = append(opts.NodeArgs, "--heartbeat-period", testHeartbeat.String())
+	c := startClusterWith(t, opts)
 	tc := &taskCluster{testCluster: c, eng: eng, image: img}
 	ids := map[string]bool{}
 	for _, n := range c.nodes() {
-		ids[n.NodeID(t)] = true
+		// A worker is listed as soon as the managers admit it, a moment
+		// before its identity is on disk.
+		poll(t, startTimeout, n.Name+"'s identity on disk", func() error {
+			id, err := (manager.DataDir{Dir: n.DataDir}).LoadIdentity()
+			if err != nil {
+				return err
+			}
+			ids[id.NodeID] = true
+			return nil
+		})
 	}
 	t.Cleanup(func() {
 		for _, n := range c.nodes() {

@@ -7,8 +7,13 @@
 //	EXIT_AFTER  exit after this duration (Go syntax), with EXIT_CODE (default 1)
 //	LOG_EVERY   print a numbered line at this interval
 //	PRINT_FILES comma-separated paths whose contents and modes are printed at start
+//	UNHEALTHY   "1": the healthcheck fails
 //
 // It prints "hello VERSION" when it starts and exits 0 on SIGTERM.
+//
+// "workload health" is its healthcheck: the image is FROM scratch, so a
+// service's --health-cmd runs the workload itself. It exits 1 when
+// UNHEALTHY=1, 0 otherwise.
 package main
 
 import (
@@ -23,6 +28,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "health" {
+		os.Exit(health())
+	}
 	version := envOr("VERSION", "v1")
 	host, _ := os.Hostname()
 	fmt.Printf("hello %s from %s\n", version, host)
@@ -67,6 +75,16 @@ func main() {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 	fmt.Println("bye")
+}
+
+// health is the healthcheck's exit code: 1 when UNHEALTHY=1.
+func health() int {
+	if os.Getenv("UNHEALTHY") == "1" {
+		fmt.Println("unhealthy (UNHEALTHY=1)")
+		return 1
+	}
+	fmt.Println("healthy")
+	return 0
 }
 
 func envOr(k, def string) string {
