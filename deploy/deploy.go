@@ -49,11 +49,16 @@ type Input struct {
 	// Service holds the spec being rolled out (Spec), the one before it
 	// (PreviousSpec) and the rollout's progress (UpdateStatus).
 	Service *swarm.Service
-	// Tasks are every task of the service, dead ones included. A caller
-	// leaves out the tasks it does not want rolled (a global service's
-	// tasks on paused nodes, which Swarm does not update).
+	// Tasks are every task of the service, dead ones included.
 	Tasks []*swarm.Task
-	Now   time.Time
+	// PausedNodes are the nodes whose availability is pause. A global
+	// service's out-of-date tasks on them are not replaced, as Swarm does
+	// not update them, and start no rollout; but a replacement the
+	// rollout already made on such a node (paused after it was made)
+	// still occupies its worker until it counts as updated or fails.
+	// Step only reads it.
+	PausedNodes map[string]bool
+	Now         time.Time
 }
 
 // Replacement is one out-of-date task to replace now.
@@ -62,6 +67,12 @@ type Replacement struct {
 	// StartFirst: the replacement starts before TaskID is told to stop
 	// (order start-first); otherwise TaskID stops first.
 	StartFirst bool
+	// Stop are the slot's other out-of-date tasks (a start-first
+	// replacement of an earlier rollout, beside the task it was to
+	// replace): they are told to stop with the replacement, in the same
+	// commit, or a commit of the replacement alone would leave the slot
+	// with two tasks meant to run.
+	Stop []string
 }
 
 // Failure is a replacement the health gates fail. The orchestrator

@@ -580,6 +580,9 @@ func describeDecision(d deploy.Decision) string {
 			order = "start-first"
 		}
 		parts = append(parts, fmt.Sprintf("replace %s %s", r.TaskID, order))
+		for _, id := range r.Stop {
+			parts = append(parts, "with it shut down "+id)
+		}
 	}
 	if d.Rollback {
 		parts = append(parts, "roll back to the previous spec")

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -53,7 +54,7 @@ func Step(in Input) Decision {
 	default:
 		// No rollout in progress: the common case, every pass, for every
 		// service, so it is one scan without allocations.
-		if !anyDirty(svc, in.Tasks) {
+		if !anyDirty(svc, in.Tasks, in.PausedNodes) {
 			return Decision{}
 		}
 	}
@@ -69,11 +70,11 @@ func Step(in Input) Decision {
 	return r.d
 }
 
-// anyDirty reports whether a live task that fills a place of svc is out
-// of date.
-func anyDirty(svc *swarm.Service, tasks []*swarm.Task) bool {
+// anyDirty reports whether a live task that fills a place of svc, one a
+// rollout may replace, is out of date.
+func anyDirty(svc *swarm.Service, tasks []*swarm.Task, paused map[string]bool) bool {
 	for _, t := range tasks {
-		if key, _ := slotKey(svc, t); key != "" && live(t) && Dirty(svc, t) {
+		if key, _ := slotKey(svc, t); key != "" && live(t) && Dirty(svc, t) && !held(svc, t, paused) {
 			return true
 		}
 	}
@@ -105,7 +106,7 @@ func newRollout(in Input) *rollout {
 		gates:     gatesOf(in.Service.Spec.Labels),
 		failedNow: map[string]time.Time{},
 	}
-	r.slots = slotsOf(r.svc, r.tasks)
+	r.slots = slotsOf(r.svc, r.tasks, in.PausedNodes)
 	if st := r.svc.UpdateStatus; st != nil {
 		r.id = rolloutID(st)
 	}
@@ -190,6 +191,9 @@ func (r *rollout) active(rollingBack bool) {
 			pending = append(pending, s)
 		default:
 			overlapping = true
+			if !r.cfg.startFirst {
+				r.stopBeside(s)
+			}
 		}
 	}
 	if len(pending) == 0 && !inProgress && !overlapping {
@@ -200,6 +204,25 @@ func (r *rollout) active(rollingBack bool) {
 		return
 	}
 	r.replace(pending)
+	if !r.cfg.startFirst {
+		for _, s := range pending {
+			if !r.replacing(s) {
+				r.endAbandoned(s)
+			}
+		}
+	}
+}
+
+// replacing reports whether this step replaces slot s.
+func (r *rollout) replacing(s *slot) bool {
+	for _, rp := range r.d.Replace {
+		for _, t := range s.dirty {
+			if rp.TaskID == t.ID || slices.Contains(rp.Stop, t.ID) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkReplacements records the replacements that came to count as
@@ -292,14 +315,68 @@ func (r *rollout) finish(t *swarm.Task) (time.Time, bool) {
 // SwarmKit's workers do.
 func (r *rollout) finishOverlaps() {
 	for _, s := range r.slots {
-		if len(s.clean) == 0 || len(s.dirty) == 0 {
+		if len(s.dirty) == 0 {
 			continue
 		}
-		if _, ok := r.updatedAt(s.clean[len(s.clean)-1]); !ok {
-			continue
+		if len(s.clean) > 0 {
+			if _, ok := r.updatedAt(s.clean[len(s.clean)-1]); ok {
+				for _, t := range s.dirty {
+					r.shutdown(t.ID)
+				}
+				continue
+			}
 		}
-		for _, t := range s.dirty {
+		// An overlap an earlier rollout began, whose replacement a newer
+		// spec has since made out of date too, ends as that rollout's
+		// worker would have ended it: once the replacement counts as
+		// updated, the task it replaces stops.
+		for _, old := range s.dirty {
+			for _, repl := range s.dirty {
+				if repl.Labels[LabelUpdateOf] != old.ID {
+					continue
+				}
+				if _, ok := r.updatedAt(repl); ok {
+					r.shutdown(old.ID)
+				}
+			}
+		}
+	}
+}
+
+// shutdown tells task id to stop, once.
+func (r *rollout) shutdown(id string) {
+	if !slices.Contains(r.d.Shutdown, id) {
+		r.d.Shutdown = append(r.d.Shutdown, id)
+	}
+}
+
+// stopBeside ends, under stop-first, an overlap the rollout did not make:
+// out-of-date tasks beside a task of the current spec still on its way
+// (an earlier start-first rollout's replacement, now out of date, beside
+// a restart of the task it replaced). They are told to stop, as stop-first
+// stops a slot's old task before its new one runs; waiting for the new
+// task to count as updated first, as a start-first overlap does, could
+// wait forever, when the old task holds what the new one needs (a host
+// port, the node's room).
+func (r *rollout) stopBeside(s *slot) {
+	for _, t := range s.dirty {
+		if !slices.Contains(r.d.Shutdown, t.ID) {
 			r.d.Shutdown = append(r.d.Shutdown, t.ID)
+		}
+	}
+}
+
+// endAbandoned ends, under stop-first, a start-first overlap an earlier
+// rollout began and a newer spec cut short (both tasks now out of date),
+// in a slot this step does not replace: the replaced task stops, so the
+// slot holds one task meant to run until this rollout gets to it, as
+// stop-first wants (when it does, the replacement stops them together).
+func (r *rollout) endAbandoned(s *slot) {
+	for _, old := range s.dirty {
+		for _, repl := range s.dirty {
+			if repl.Labels[LabelUpdateOf] == old.ID {
+				r.shutdown(old.ID)
+			}
 		}
 	}
 }
@@ -456,19 +533,20 @@ func (r *rollout) replace(pending []*slot) {
 		// Two old tasks in a slot (a start-first replacement of an earlier
 		// rollout that never started, beside the task it was to replace):
 		// the one furthest along is replaced, so that a stop-first
-		// replacement waits for it; the others are told to stop.
+		// replacement waits for it; the others stop with it.
 		old := dirty[0]
 		for _, t := range dirty[1:] {
 			if rank(t.Status.State) >= rank(old.Status.State) {
 				old = t
 			}
 		}
-		r.d.Replace = append(r.d.Replace, Replacement{TaskID: old.ID, StartFirst: r.cfg.startFirst})
+		rp := Replacement{TaskID: old.ID, StartFirst: r.cfg.startFirst}
 		for _, t := range dirty {
 			if t != old {
-				r.d.Shutdown = append(r.d.Shutdown, t.ID)
+				rp.Stop = append(rp.Stop, t.ID)
 			}
 		}
+		r.d.Replace = append(r.d.Replace, rp)
 	}
 }
 

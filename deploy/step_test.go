@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,5 +129,63 @@ func TestKeep(t *testing.T) {
 	svc.UpdateStatus.State = swarm.UpdateStateCompleted
 	if Keep(svc, mine) {
 		t.Error("a completed rollout keeps its replacements from the reaper")
+	}
+}
+
+// TestStopFirstEndsAnOverlapItDidNotMake: a slot holds an earlier
+// rollout's start-first replacement, out of date now and running, beside
+// a restart of the current spec that waits for what it holds. A
+// stop-first rollout stops the old task rather than wait for the new one
+// to count as updated, which may never happen; a start-first one waits.
+func TestStopFirstEndsAnOverlapItDidNotMake(t *testing.T) {
+	svc, tasks := fixture(1)
+	svc.Spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
+	now := svc.UpdateStatus.StartedAt.Add(time.Minute)
+	old := tasks[0]
+	old.Spec = swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:1.5"}}
+	restart := &swarm.Task{ID: "r1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now.Add(-time.Second)}}
+	restart.CreatedAt = now.Add(-time.Second)
+	in := Input{Service: svc, Tasks: []*swarm.Task{old, restart}, Now: now}
+	d := Step(in)
+	if !reflect.DeepEqual(d.Shutdown, []string{"t1"}) || len(d.Replace) != 0 || d.Status != nil {
+		t.Errorf("stop-first: %+v, want t1 shut down and nothing else", d)
+	}
+	svc.Spec.UpdateConfig.Order = swarm.UpdateOrderStartFirst
+	if d := Step(in); len(d.Shutdown) != 0 || len(d.Replace) != 0 || d.Status != nil {
+		t.Errorf("start-first: %+v, want the overlap left to end once r1 counts as updated", d)
+	}
+}
+
+// TestStopFirstEndsAnAbandonedOverlap: a start-first overlap an earlier
+// rollout began (its replacement out of date too now) in a slot this
+// stop-first rollout does not get to yet — its one worker is busy — ends:
+// the replaced task stops. A slot the rollout replaces now stops both
+// tasks with its replacement instead; under start-first the overlap stays.
+func TestStopFirstEndsAnAbandonedOverlap(t *testing.T) {
+	svc, tasks := fixture(2)
+	svc.Spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
+	start := *svc.UpdateStatus.StartedAt
+	now := start.Add(time.Minute)
+	// Slot 1: this rollout's replacement of t1, on its way: the worker is busy.
+	busy := &swarm.Task{ID: "n1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now}}
+	busy.Labels = map[string]string{LabelUpdateOf: "t1", LabelRollout: start.UTC().Format(time.RFC3339Nano)}
+	busy.CreatedAt = now
+	tasks[0].DesiredState = swarm.TaskStateShutdown
+	// Slot 2: t2 and an earlier start-first replacement of it, both of an
+	// older spec.
+	abandoned := &swarm.Task{ID: "a2", ServiceID: "s", Slot: 2, Spec: tasks[1].Spec, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now}}
+	abandoned.Labels = map[string]string{LabelUpdateOf: "t2"}
+	abandoned.CreatedAt = now.Add(-time.Hour)
+	in := Input{Service: svc, Tasks: append(tasks, busy, abandoned), Now: now}
+	d := Step(in)
+	if !reflect.DeepEqual(d.Shutdown, []string{"t2"}) || len(d.Replace) != 0 {
+		t.Errorf("stop-first, worker busy: shutdown %v replace %v, want t2 stopped and nothing replaced", d.Shutdown, d.Replace)
+	}
+	svc.Spec.UpdateConfig.Order = swarm.UpdateOrderStartFirst
+	if d := Step(in); slices.Contains(d.Shutdown, "t2") {
+		t.Errorf("start-first: %v, the overlap may stand", d.Shutdown)
 	}
 }

@@ -123,13 +123,20 @@ func sortedTasks(tasks []*swarm.Task) []*swarm.Task {
 	return out
 }
 
-// slotsOf groups the live tasks by place, in slot (or node ID) order.
-func slotsOf(svc *swarm.Service, tasks []*swarm.Task) []*slot {
+// held reports whether the rollout leaves t's place alone: a global
+// service's place on a paused node.
+func held(svc *swarm.Service, t *swarm.Task, paused map[string]bool) bool {
+	return isGlobal(svc) && paused[t.NodeID]
+}
+
+// slotsOf groups the live tasks by place, in slot (or node ID) order,
+// leaving out the places the rollout leaves alone (held).
+func slotsOf(svc *swarm.Service, tasks []*swarm.Task, paused map[string]bool) []*slot {
 	byKey := map[string]*slot{}
 	var slots []*slot
 	for _, t := range tasks {
 		key, order := slotKey(svc, t)
-		if key == "" || !live(t) {
+		if key == "" || !live(t) || held(svc, t, paused) {
 			continue
 		}
 		s := byKey[key]

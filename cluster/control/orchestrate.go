@@ -20,9 +20,11 @@ import (
 //
 // A group is as small as correctness allows, so that a stale plan fails
 // little: a replacement is grouped with the update that shuts down the
-// task it replaces (committing it alone would put two tasks in one slot);
-// every other mutation stands alone, since each moves its task forward in a
-// way the next pass would decide again from the store. The rollout
+// task it replaces (committing it alone would put two tasks in one slot),
+// and so are the shutdowns of the slot's other out-of-date tasks that a
+// rollout replacement stops (orchestrator.Plan.With); every other
+// mutation stands alone, since each moves its task forward in a way the
+// next pass would decide again from the store. The rollout
 // engine's write of the service (its update status; for a rollback, its
 // spec) is a group of its own, after the service's task groups, checked
 // against the version the snapshot read: a service the API changed
@@ -87,20 +89,46 @@ func mutations(p orchestrator.Plan, tasks []*swarm.Task, rejected map[string]*sw
 	for _, t := range p.Update {
 		updated[t.ID] = t
 	}
-	paired := map[string]int{} // replaced task -> its group
+	paired := map[string]int{} // updated task -> its group
 	for _, t := range p.Create {
-		old := updated[orchestrator.Replaces(t)]
-		if old == nil {
-			groups = append(groups, []store.Mutation{store.Create(t)})
-			continue
+		var linked []*swarm.Task // the updates t must be committed with
+		for _, id := range append([]string{orchestrator.Replaces(t)}, p.With[t.ID]...) {
+			if old := updated[id]; old != nil && !slices.Contains(linked, old) {
+				linked = append(linked, old)
+			}
 		}
-		if i, ok := paired[old.ID]; ok {
-			groups[i] = append(groups[i], store.Create(t))
-			continue
+		// The group of the first linked update already grouped, else a
+		// new one; groups that another linked update is in join it.
+		g := -1
+		for _, old := range linked {
+			i, ok := paired[old.ID]
+			switch {
+			case !ok:
+			case g < 0:
+				g = i
+			case i != g:
+				groups[g] = append(groups[g], groups[i]...)
+				groups[i] = nil
+				for id, j := range paired {
+					if j == i {
+						paired[id] = g
+					}
+				}
+			}
 		}
-		paired[old.ID] = len(groups)
-		groups = append(groups, []store.Mutation{store.Update(old, old.Meta.Version.Index), store.Create(t)})
+		if g < 0 {
+			g = len(groups)
+			groups = append(groups, nil)
+		}
+		for _, old := range linked {
+			if _, ok := paired[old.ID]; !ok {
+				paired[old.ID] = g
+				groups[g] = append(groups[g], store.Update(old, old.Meta.Version.Index))
+			}
+		}
+		groups[g] = append(groups[g], store.Create(t))
 	}
+	groups = slices.DeleteFunc(groups, func(g []store.Mutation) bool { return len(g) == 0 })
 	deleted := map[string]bool{}
 	for _, id := range p.Delete {
 		deleted[id] = true

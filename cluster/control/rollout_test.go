@@ -158,3 +158,30 @@ func TestRollbackEndpointFollowsTheSpec(t *testing.T) {
 		t.Error("an unchanged endpoint spec must keep the endpoint as it is")
 	}
 }
+
+// TestOrchestrateStopsASlotsOtherOldTasksWithItsReplacement: a slot holds
+// its old task and, beside it, an earlier rollout's start-first
+// replacement that never started, both out of date now. The rollout's
+// replacement and the shutdown of both must be one group: were the
+// shutdown of the second refused as stale while the replacement
+// committed, the slot would hold two tasks meant to run.
+func TestOrchestrateStopsASlotsOtherOldTasksWithItsReplacement(t *testing.T) {
+	v1 := service("web")
+	v2 := service("web")
+	v2.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "app:2"}
+	sv := service("web")
+	sv.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "app:3"}
+	sv.PreviousSpec = &v2.Spec
+	started := t0.Add(30 * time.Minute)
+	sv.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating, StartedAt: &started, Message: deploy.MessageUpdating}
+	earlier := task(v2, "s1", 1, "", swarm.TaskStatePending, swarm.TaskStateRunning, 10)
+	earlier.Labels = map[string]string{deploy.LabelUpdateOf: "t1", deploy.LabelRollout: "2026-01-01T00:00:00Z"}
+	snap := &Snapshot{Nodes: []*swarm.Node{node("n1")}, Services: []*swarm.Service{sv},
+		Tasks: []*swarm.Task{running(v1, "t1", 1, "n1", 0), earlier}}
+	groups, _ := Orchestrate(snap, t0.Add(time.Hour), counter("task"))
+	want := "[update t1 slot=1 desired=shutdown state=running v=100, update s1 slot=1 desired=shutdown state=pending v=110, " +
+		"create task1 slot=1 desired=ready]"
+	if got := describe(groups); got != want {
+		t.Errorf("groups:\n got %s\nwant %s", got, want)
+	}
+}

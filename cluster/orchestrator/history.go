@@ -14,10 +14,18 @@ import (
 // max_attempts stopped tasks are kept whatever the limit says: older tasks
 // of the slot still shutting down must not take the room of the restarts
 // the next decision counts. Nor are the replacements of a rollout in
-// progress deleted, whose failures it counts (deploy.Keep).
+// progress deleted, whose failures it counts (deploy.Keep), nor a task
+// that a task this plan creates replaces: the replacement names it
+// (Replaces), and the control loop commits the two together.
 func (r *run) reapHistory() {
+	replaced := map[string]bool{}
 	for _, t := range r.tasks {
-		if t.DesiredState == swarm.TaskStateRemove && stopped(t) && !r.created[t.ID] {
+		if id := Replaces(t); id != "" && r.created[t.ID] {
+			replaced[id] = true
+		}
+	}
+	for _, t := range r.tasks {
+		if t.DesiredState == swarm.TaskStateRemove && stopped(t) && !r.created[t.ID] && !replaced[t.ID] {
 			r.deleted[t.ID] = true
 		}
 	}
@@ -67,7 +75,9 @@ func (r *run) reapHistory() {
 			deletable = deletable[:max(len(deletable)-(limit-1), 0)]
 		}
 		for _, t := range deletable[:min(max(excess, 0), len(deletable))] {
-			r.deleted[t.ID] = true
+			if !replaced[t.ID] {
+				r.deleted[t.ID] = true
+			}
 		}
 	}
 }

@@ -59,6 +59,10 @@ type Plan struct {
 	// Rollout is what the rollout engine decided, for logs and tests: its
 	// effects are already in the fields above.
 	Rollout deploy.Decision
+	// With maps the ID of a task in Create to the IDs of tasks in Update,
+	// beyond the one it Replaces, whose updates must be committed with
+	// it: the slot's other out-of-date tasks a rollout replacement stops.
+	With map[string][]string
 }
 
 // Empty reports whether applying the plan would change nothing.
@@ -98,6 +102,7 @@ type run struct {
 	created map[string]bool
 	updated map[string]bool
 	deleted map[string]bool
+	with    map[string][]string // Plan.With
 	wake    time.Time
 	// decision is the rollout engine's, and service the service it writes.
 	decision deploy.Decision
@@ -112,6 +117,7 @@ func newRun(in Input) *run {
 		created: map[string]bool{},
 		updated: map[string]bool{},
 		deleted: map[string]bool{},
+		with:    map[string][]string{},
 	}
 	if r.nodes == nil {
 		r.nodes = make(map[string]*swarm.Node, len(in.Nodes))
@@ -145,6 +151,19 @@ func (r *run) plan() Plan {
 	p.Wake = r.wake
 	p.Service = r.service
 	p.Rollout = r.decision
+	for id, ids := range r.with {
+		if !r.created[id] {
+			continue // its slot was removed
+		}
+		if p.With == nil {
+			p.With = map[string][]string{}
+		}
+		for _, o := range ids {
+			if r.updated[o] && !r.deleted[o] {
+				p.With[id] = append(p.With[id], o)
+			}
+		}
+	}
 	return p
 }
 

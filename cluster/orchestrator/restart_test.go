@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/deploy"
 )
 
 // replacement is a task made by an earlier restart of the task named by of.
@@ -101,6 +103,24 @@ func TestRestartRules(t *testing.T) {
 			replacement(window, "c", "b", 1, stFailed, stRunning, 100)),
 			// The old code let a count against the limit of 3 and deleted b.
 			want: expect{create: []created{{1, "", stRunning, "c"}}, desired: map[string]swarm.TaskState{"c": stShutdown}}},
+		{name: "both tasks of a start-first overlap ended at once: one restart for the slot", in: func() Input {
+			older := withRestart(replicatedSvc(1), swarm.RestartPolicy{Delay: ptr(time.Duration(0))})
+			older.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "img:old"}
+			a := task(older, "a", 1, "n1", stFailed, stRunning, 0)
+			b := task(noDelay, "b", 1, "n1", stFailed, stRunning, 10)
+			b.Labels = map[string]string{deploy.LabelUpdateOf: "a"}
+			return input(noDelay, now, nodes, a, b)
+		}(),
+			want: expect{create: []created{{1, "", stRunning, "a"}}, desired: map[string]swarm.TaskState{"a": stShutdown, "b": stShutdown}}},
+		{name: "the reaper keeps the task a restart of this plan replaces", in: func() Input {
+			in := input(def, now, nodes, failedAt(def, "a", 0))
+			in.HistoryLimit = 1
+			return in
+		}(),
+			// The slot holds two tasks, one over the limit, but a is what
+			// the new task's restart label names.
+			want: expect{create: []created{{1, "", stReady, "a"}}, desired: map[string]swarm.TaskState{"a": stShutdown},
+				wake: now.Add(5 * time.Second)}},
 		{name: "desired states never move back", in: input(def, now, nodes,
 			task(def, "a", 1, "n1", stRunning, stShutdown, 0), running(def, "b", 1, "n1")),
 			want: expect{}},

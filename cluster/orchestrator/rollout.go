@@ -23,23 +23,28 @@ func Dirty(svc *swarm.Service, t *swarm.Task) bool {
 // decision: replacements, the end of start-first overlaps, health-gate
 // failures, the labels that keep its progress in the store, and the
 // service's new update status. It runs before the task reaper, so no task
-// is deleted yet. A global service's tasks on paused nodes are left out,
-// as Swarm does not update them.
+// is deleted yet. A global service's tasks on paused nodes are not
+// replaced, as Swarm does not update them; Step is told which nodes are
+// paused rather than not shown their tasks, so that a replacement already
+// on its way on a node paused since still occupies its worker.
 func (r *run) rollout() {
 	s := r.in.Service
 	if s == nil || r.isJob() {
 		return
 	}
-	tasks := r.tasks // Step only reads them
+	var paused map[string]bool
 	if r.isGlobal() {
-		tasks = nil
-		for _, t := range r.tasks {
-			if !r.nodePaused(t.NodeID) {
-				tasks = append(tasks, t)
+		for id, n := range r.nodes {
+			if n.Spec.Availability == swarm.NodeAvailabilityPause {
+				if paused == nil {
+					paused = map[string]bool{}
+				}
+				paused[id] = true
 			}
 		}
 	}
-	d := deploy.Step(deploy.Input{Service: s, Tasks: tasks, Now: r.in.Now})
+	// Step only reads the tasks.
+	d := deploy.Step(deploy.Input{Service: s, Tasks: r.tasks, PausedNodes: paused, Now: r.in.Now})
 	r.decision = d
 	for _, u := range d.Updated {
 		if t := r.byID[u.TaskID]; t != nil {
@@ -59,7 +64,7 @@ func (r *run) rollout() {
 	}
 	for _, rp := range d.Replace {
 		if t := r.byID[rp.TaskID]; t != nil && r.live(t) {
-			r.update(t, rp.StartFirst, d.Rollout)
+			r.update(t, rp, d.Rollout)
 		}
 	}
 	if d.Status != nil {
@@ -78,8 +83,10 @@ func (r *run) rollout() {
 // services). Stop first: t is told to stop and the replacement is created
 // desired ready, for promoteReady to start once t has stopped. Start
 // first: the replacement starts at once beside t, which the rollout
-// engine stops once the replacement counts as updated.
-func (r *run) update(t *swarm.Task, startFirst bool, rollout string) {
+// engine stops once the replacement counts as updated. The slot's other
+// out-of-date tasks the engine names are told to stop with it, in the
+// same commit (Plan.With).
+func (r *run) update(t *swarm.Task, rp deploy.Replacement, rollout string) {
 	var repl *swarm.Task
 	if r.isGlobal() {
 		repl = r.newTask(0, t.NodeID)
@@ -87,7 +94,15 @@ func (r *run) update(t *swarm.Task, startFirst bool, rollout string) {
 		repl = r.newTask(t.Slot, "")
 	}
 	repl.Labels = map[string]string{deploy.LabelUpdateOf: t.ID, deploy.LabelRollout: rollout}
-	if startFirst {
+	for _, id := range rp.Stop {
+		if o := r.byID[id]; o != nil {
+			r.setDesired(o, swarm.TaskStateShutdown)
+			if r.updated[id] {
+				r.with[repl.ID] = append(r.with[repl.ID], id)
+			}
+		}
+	}
+	if rp.StartFirst {
 		return
 	}
 	r.setDesired(t, swarm.TaskStateShutdown)
@@ -114,16 +129,22 @@ func (r *run) setLabel(t *swarm.Task, key, value string) {
 	}
 }
 
-// servedBeside reports whether t, a task of an older spec that ended or
-// lost its node, shares its slot (node, for global services) with a live
-// task of the current spec — a start-first replacement — which serves the
-// slot instead of a restart.
+// servedBeside reports whether t, a task that ended or lost its node,
+// shares its slot (node, for global services) with a live task of the
+// current spec which serves the slot instead of a restart: for a task of
+// an older spec, a start-first replacement; for any task, a restart this
+// plan already made for the slot, when both tasks of a start-first
+// overlap ended at once (a slot gets one restart, not one per task).
 func (r *run) servedBeside(t *swarm.Task) bool {
-	if r.isJob() || !Dirty(r.in.Service, t) {
+	if r.isJob() {
 		return false
 	}
+	dirty := Dirty(r.in.Service, t)
 	for _, o := range r.tasks {
 		if o == t || !r.live(o) || stateRank(o.Status.State) > stateRank(swarm.TaskStateRunning) || Dirty(r.in.Service, o) {
+			continue
+		}
+		if !dirty && !r.created[o.ID] {
 			continue
 		}
 		if r.isGlobal() && o.NodeID == t.NodeID || !r.isGlobal() && o.Slot == t.Slot {
@@ -131,11 +152,6 @@ func (r *run) servedBeside(t *swarm.Task) bool {
 		}
 	}
 	return false
-}
-
-func (r *run) nodePaused(nodeID string) bool {
-	n := r.nodes[nodeID]
-	return n != nil && n.Spec.Availability == swarm.NodeAvailabilityPause
 }
 
 // Replaces is the ID of the task t replaces, by a restart or an update;

@@ -201,6 +201,32 @@ func TestRolloutGlobalSkipsPausedNodes(t *testing.T) {
 	})
 }
 
+// TestRolloutGlobalPausedMidReplacementKeepsItsWorker: a node paused
+// while the rollout's replacement on it is on its way does not free that
+// replacement's worker: with parallelism 1 the next node waits.
+func TestRolloutGlobalPausedMidReplacementKeepsItsWorker(t *testing.T) {
+	old := globalSvc()
+	u := rolling(old, &swarm.UpdateConfig{Parallelism: 1}, t0)
+	now := t0.Add(time.Minute)
+	nodes := []*swarm.Node{node("n1", swarm.NodeStateReady, swarm.NodeAvailabilityPause), ready("n2")}
+	repl := task(u, "r1", 0, "n1", swarm.TaskStateAssigned, stRunning, 50)
+	repl.Labels = map[string]string{deploy.LabelUpdateOf: "g1", deploy.LabelRollout: t0.UTC().Format(time.RFC3339Nano)}
+	p := Reconcile(input(u, now, nodes,
+		task(old, "g1", 0, "n1", stShutdown, stShutdown, 0), repl, running(old, "g2", 0, "n2")))
+	assertPlan(t, p, expect{})
+	if p.Service != nil {
+		t.Errorf("status changed: %+v", p.Service.UpdateStatus)
+	}
+	// Once it runs (and counts as updated: no gates), n2 is next; the
+	// paused node's own old tasks would not be.
+	repl.Status.State = stRunning
+	p = Reconcile(input(u, now, nodes,
+		task(old, "g1", 0, "n1", stShutdown, stShutdown, 0), repl, running(old, "g2", 0, "n2")))
+	if len(p.Rollout.Replace) != 1 || p.Rollout.Replace[0].TaskID != "g2" {
+		t.Errorf("replace %+v, want g2 once n1's replacement runs", p.Rollout.Replace)
+	}
+}
+
 func TestRolloutKeepsItsFailuresFromTheReaper(t *testing.T) {
 	old := replicatedSvc(1)
 	u := rolling(old, &swarm.UpdateConfig{Parallelism: 1, FailureAction: swarm.UpdateFailureActionContinue, MaxFailureRatio: 1}, t0)

@@ -176,6 +176,9 @@ func (s *Sim) work(a *agent) []api.TaskStatusUpdate {
 // advance is the next state of a container in state local, toward its
 // task's desired state.
 func (s *Sim) advance(t *swarm.Task, local swarm.TaskState) (next swarm.TaskState, msg, errText string, ok bool) {
+	if local == swarm.TaskStateRunning && s.faults && imageOf(t) == imageCrash && s.rng.IntN(3) == 0 {
+		return swarm.TaskStateFailed, "started", "task: non-zero exit (1)", true
+	}
 	if rank(local) >= rank(t.DesiredState) && t.DesiredState != swarm.TaskStateComplete || s.rng.IntN(10) < 3 {
 		return "", "", "", false
 	}
@@ -195,6 +198,17 @@ func (s *Sim) advance(t *swarm.Task, local swarm.TaskState) (next swarm.TaskStat
 	case swarm.TaskStateStarting:
 		if s.faults && s.rng.IntN(30) == 0 {
 			return swarm.TaskStateFailed, "started", "task: non-zero exit (1)", true
+		}
+		if hasHealthcheck(t) {
+			// Running once healthy, which takes a check or two; a release
+			// whose check never passes stays starting until the agent
+			// gives up on it, as ours does once the retries are spent.
+			switch {
+			case s.faults && imageOf(t) == imageSick && s.rng.IntN(6) == 0:
+				return swarm.TaskStateFailed, "started", "task: unhealthy container", true
+			case s.faults && imageOf(t) == imageSick, s.rng.IntN(2) == 0:
+				return "", "", "", false
+			}
 		}
 		return swarm.TaskStateRunning, "started", "", true
 	case swarm.TaskStateRunning:

@@ -142,11 +142,24 @@ func (s *Sim) settled(v view, sv *swarm.Service, k instance, ts []*swarm.Task) e
 	if len(ts) == 0 {
 		return fmt.Errorf("%s: no task", where)
 	}
+	// The task judged is the one not stopped — not always the newest: a
+	// start-first replacement told to stop before it got a node is newer
+	// than the task it was to replace — or, when all stopped, the newest.
 	newest := ts[len(ts)-1]
-	for _, t := range ts[:len(ts)-1] {
+	var live []*swarm.Task
+	for _, t := range ts {
 		if !stopped(t) {
-			return fmt.Errorf("%s: task %s is %s, desired %s, beside the newer %s", where, t.ID, t.Status.State, t.DesiredState, newest.ID)
+			live = append(live, t)
 		}
+	}
+	switch {
+	case len(live) == 1:
+		newest = live[0]
+	case len(live) == 2 && s.waitingPair(v, sv, live[0], live[1]) != nil:
+		newest = s.waitingPair(v, sv, live[0], live[1])
+	case len(live) > 1:
+		t := live[len(live)-2]
+		return fmt.Errorf("%s: task %s is %s, desired %s, beside the newer %s", where, t.ID, t.Status.State, t.DesiredState, live[len(live)-1].ID)
 	}
 	job := isJob(sv)
 	switch {
@@ -224,4 +237,28 @@ func (v view) fits(t *swarm.Task, n *swarm.Node) bool {
 		return false
 	}
 	return maxReplicas(sv) == 0 || uint64(ofService) < maxReplicas(sv)
+}
+
+// waitingPair returns the task to judge a slot by when a and b are the
+// two tasks of a start-first overlap, the rollout still start-first, and
+// one of them waits for a node none can give: the one that runs (or the
+// newer, when both wait). A start-first replacement needs room beside the
+// task it replaces, as in Swarm; where there is none, the rollout waits.
+// It returns nil for any other pair.
+func (s *Sim) waitingPair(v view, sv *swarm.Service, a, b *swarm.Task) *swarm.Task {
+	if s.roll.overlap[a.ID] != b.ID && s.roll.overlap[b.ID] != a.ID || !startFirst(sv) {
+		return nil
+	}
+	waits := func(t *swarm.Task) bool {
+		return rank(t.Status.State) <= rank(swarm.TaskStatePending) && s.unschedulable(v, t) == nil
+	}
+	switch {
+	case waits(a) && waits(b):
+		return b
+	case waits(a) && b.Status.State == swarm.TaskStateRunning:
+		return b
+	case waits(b) && a.Status.State == swarm.TaskStateRunning:
+		return a
+	}
+	return nil
 }

@@ -22,6 +22,16 @@
 // thrown away and rebuilt from the store); and agents' status reports land
 // while the loop's batches are in flight, so that its plans go stale.
 //
+// Rollouts run through the same loop (the real rollout engine, deploy):
+// services carry random update_config and rollback_config blocks (any
+// parallelism, delay, monitor, order, failure_action, max_failure_ratio),
+// health-gate labels and healthchecks; the faults update their image — to
+// a good release, to one that crashes soon after it runs, or to one whose
+// healthcheck never passes — and roll them back by hand, every write made
+// as the API makes it (the previous spec kept, the update status reset);
+// healthy containers turn unhealthy, and tasks with a healthcheck take a
+// while to pass it.
+//
 // After every step the invariants are checked: states only move forward;
 // no slot (node, for global services; per job run) has two tasks meant to
 // run; nothing is placed on a node that is not ready and active, nor left
@@ -30,11 +40,19 @@
 // has, publish one host port twice, or exceed a service's max replicas; a
 // job run never completes more tasks than total_completions nor runs more
 // than max_concurrent; no task is restarted beyond max_attempts within the
-// window. Once the faults stop and the cluster is quiet, every service
-// must have converged: its replicas running, its job runs done — except
-// where the restart policy gave up, or a task waits for a node that the
-// simulation, judging independently of the scheduler, agrees none can
-// give.
+// window. And the rollout properties (rollouts.go): outside a start-first
+// overlap no slot has two tasks meant to run, and a replacement starts
+// beside the task it replaces only under order start-first; a stop-first
+// rollout has no more than parallelism of its replacements on their way,
+// so no more slots are down because of it; a finished rollback runs
+// exactly the spec the simulation knows it had to restore; a paused
+// update (or rollback) makes no replacement and stops no task that serves
+// its slot alone. Once the faults stop and the cluster is quiet, every
+// service must have converged: its replicas running, its job runs done —
+// except where the restart policy gave up, or a task waits for a node that
+// the simulation, judging independently of the scheduler, agrees none can
+// give (a start-first replacement, for one, waiting for room beside the
+// task it replaces, as in Swarm).
 //
 // Everything is driven from one seeded math/rand/v2 source and a fake
 // clock, with no goroutines: a seed replays exactly.

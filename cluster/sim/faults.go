@@ -17,7 +17,7 @@ func (s *Sim) fault() error {
 	if err != nil {
 		return err
 	}
-	switch k := s.rng.IntN(17); k {
+	switch k := s.rng.IntN(22); k {
 	case 0, 1, 2:
 		return s.crashContainer()
 	case 3, 4:
@@ -110,19 +110,18 @@ func (s *Sim) fault() error {
 			return true
 		})
 	case 15:
-		return s.updateService(st, "docker service update --force (a job runs again)", func(c *swarm.Service) bool {
-			if !isJob(c) {
-				return false
-			}
-			// --force changes the task spec, and every update of a job
-			// starts a new run of it, as in Swarm.
+		// --force changes the task spec: a job runs again (as every update
+		// of a job does), a service rolls every task.
+		return s.updateService(st, "docker service update --force", func(c *swarm.Service) bool {
 			c.Spec.TaskTemplate.ForceUpdate++
-			js := *c.JobStatus
-			js.JobIteration.Index++
-			js.LastExecution = s.now
-			c.JobStatus = &js
 			return true
 		})
+	case 16, 17, 18:
+		return s.releaseFault(st)
+	case 19:
+		return s.rollbackFault(st)
+	case 20:
+		return s.healthFlap()
 	default:
 		return s.crashContainer()
 	}
@@ -173,9 +172,11 @@ func (s *Sim) scale(st state) error {
 	})
 }
 
-// updateService applies change to a copy of a random service of st, as the
-// API does for an operator's command; change returns false when it does
-// not apply to that service.
+// updateService applies change to the spec of a copy of a random service
+// of st, as the API does for an operator's command: the spec it replaces
+// becomes the previous spec, the update status is cleared, and a job
+// starts a new run. change returns false when it does not apply to that
+// service.
 func (s *Sim) updateService(st state, what string, change func(*swarm.Service) bool) error {
 	if len(st.services) == 0 {
 		return nil
@@ -188,6 +189,18 @@ func (s *Sim) updateService(st state, what string, change func(*swarm.Service) b
 	if !change(c) {
 		return nil
 	}
+	prev, err := store.Clone(sv)
+	if err != nil {
+		return fmt.Errorf("clone service: %w", err)
+	}
+	c.PreviousSpec, c.UpdateStatus, c.ServiceStatus = &prev.Spec, nil, nil
+	if c.JobStatus != nil {
+		js := *c.JobStatus
+		js.JobIteration.Index++
+		js.LastExecution = s.now
+		c.JobStatus = &js
+	}
+	s.roll.restore[sv.ID] = specJSON(sv.Spec)
 	s.logf("fault: %s %s: %s", what, sv.Spec.Name, describeService(c))
 	return s.apply("update service", []store.Mutation{store.Update(c, sv.Meta.Version.Index)})
 }

@@ -30,6 +30,8 @@ type history struct {
 	// replaces when it was created: when that task ended, as the
 	// orchestrator saw it.
 	endedAt map[string]time.Time
+	// endedSpec is, for each replacement, the spec of the task it replaces.
+	endedSpec map[string]string
 }
 
 type instance struct {
@@ -45,7 +47,7 @@ type restart struct {
 }
 
 func newHistory() *history {
-	return &history{restarts: map[instance][]restart{}, allRestarts: map[instance][]restart{}, completed: map[string]map[uint64]map[string]bool{}, endedAt: map[string]time.Time{}}
+	return &history{restarts: map[instance][]restart{}, allRestarts: map[instance][]restart{}, completed: map[string]map[uint64]map[string]bool{}, endedAt: map[string]time.Time{}, endedSpec: map[string]string{}}
 }
 
 func instanceOf(t *swarm.Task, global bool) instance {
@@ -88,8 +90,15 @@ func (h *history) observe(st state, fresh map[string]bool, globalSvc map[string]
 				// one it replaces must be kept.
 				return fmt.Errorf("task %s replaces %s, which was not in the store when it was created", t.ID, of)
 			}
-			if err := h.checkRestart(t, key, ended); err != nil {
-				return err
+			// A restart of a task of another spec (an update's old task
+			// ended) is not limited by the new spec's max_attempts: the
+			// policy counts the restarts made under the ended task's spec,
+			// as SwarmKit's supervisor lets any task of another spec
+			// version restart.
+			if h.endedSpec[t.ID] == specKey(t) {
+				if err := h.checkRestart(t, key, ended); err != nil {
+					return err
+				}
 			}
 		}
 		r := restart{task: t.ID, spec: specKey(t), created: t.CreatedAt}
@@ -122,6 +131,7 @@ func (h *history) created(t *swarm.Task, st state) {
 	for _, old := range st.tasks {
 		if old.ID == of {
 			h.endedAt[t.ID] = old.Status.Timestamp
+			h.endedSpec[t.ID] = specKey(old)
 		}
 	}
 }

@@ -68,7 +68,10 @@ func (s *Sim) checkState(st state) error {
 	if err := s.hist.observe(st, fresh, global); err != nil {
 		return err
 	}
-	for _, check := range []func() error{v.checkSlots, v.checkNodes, func() error { return s.checkJobs(v) }} {
+	for _, check := range []func() error{
+		func() error { return v.checkSlots(s.roll.overlap) }, v.checkNodes,
+		func() error { return s.checkJobs(v) }, func() error { return s.checkRollouts(v, fresh) },
+	} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -132,9 +135,12 @@ func holds(t *swarm.Task, p *swarm.Placement, n *swarm.Node, whose string) error
 }
 
 // checkSlots checks that no slot (node, for global services; per job
-// iteration) has two tasks meant to run.
-func (v view) checkSlots() error {
+// iteration) has two tasks meant to run, outside a start-first overlap:
+// a replacement started beside the task it replaces (overlap maps the one
+// to the other, as recorded when the store created it).
+func (v view) checkSlots(overlap map[string]string) error {
 	live := map[string]string{}
+	pairs := map[string]bool{} // slots holding a start-first overlap
 	for _, t := range v.tasks {
 		sv := v.services[t.ServiceID]
 		if sv == nil || rank(t.DesiredState) > rank(swarm.TaskStateComplete) {
@@ -153,7 +159,11 @@ func (v view) checkSlots() error {
 			key += fmt.Sprintf(" iteration %d", t.JobIteration.Index)
 		}
 		if other, ok := live[key]; ok {
-			return fmt.Errorf("%s: two tasks meant to run: %s and %s", key, other, t.ID)
+			if pairs[key] || overlap[t.ID] != other && overlap[other] != t.ID {
+				return fmt.Errorf("%s: two tasks meant to run, not a start-first replacement and the task it replaces: %s and %s", key, other, t.ID)
+			}
+			pairs[key] = true
+			continue
 		}
 		live[key] = t.ID
 	}

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,6 +98,9 @@ func (s *Sim) newService() *swarm.Service {
 		n := uint64(r.IntN(5))
 		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
 	}
+	if spec.Mode.Replicated != nil || spec.Mode.Global != nil {
+		randomRollout(r, &spec)
+	}
 	svc.Spec = spec
 	if isJob(svc) {
 		// The API stamps a job's first iteration, as Docker's does.
@@ -134,6 +139,15 @@ func iteration(sv *swarm.Service) uint64 {
 func describeService(sv *swarm.Service) string {
 	parts := []string{modeOf(sv)}
 	t := sv.Spec.TaskTemplate
+	if t.ContainerSpec != nil {
+		parts = append(parts, t.ContainerSpec.Image)
+		if t.ContainerSpec.Healthcheck != nil {
+			parts = append(parts, "healthcheck")
+		}
+	}
+	if t.ForceUpdate > 0 {
+		parts = append(parts, fmt.Sprintf("force=%d", t.ForceUpdate))
+	}
 	if p := t.Placement; p != nil {
 		if len(p.Constraints) > 0 {
 			parts = append(parts, strings.Join(p.Constraints, ","))
@@ -158,5 +172,21 @@ func describeService(sv *swarm.Service) string {
 		}
 		parts = append(parts, r)
 	}
+	if rolled(sv) {
+		parts = append(parts, "update "+describeUpdateConfig(sv.Spec.UpdateConfig), "rollback "+describeUpdateConfig(sv.Spec.RollbackConfig))
+	}
+	for _, k := range slices.Sorted(maps.Keys(sv.Spec.Labels)) {
+		parts = append(parts, strings.TrimPrefix(k, "com.swarmops.update.")+"="+sv.Spec.Labels[k])
+	}
+	if st := sv.UpdateStatus; st != nil {
+		parts = append(parts, fmt.Sprintf("[%s %q since +%s]", st.State, st.Message, startedAt(sv).Sub(epoch)))
+	}
 	return strings.Join(parts, " ")
+}
+
+func describeUpdateConfig(c *swarm.UpdateConfig) string {
+	if c == nil {
+		return "{defaults}"
+	}
+	return fmt.Sprintf("{p=%d delay=%s monitor=%s %s ratio=%.1f %s}", c.Parallelism, c.Delay, c.Monitor, c.FailureAction, c.MaxFailureRatio, c.Order)
 }

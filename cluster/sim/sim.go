@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
+	"github.com/swarmops/swarmops/deploy"
 )
 
 // Tick is how far the fake clock moves each step.
@@ -53,6 +54,9 @@ type Sim struct {
 	wake   time.Time // when the control loop asked to run again
 	log    []string
 	svcSeq int
+	// release numbers the good images the faults roll out.
+	release int
+	roll    *rollouts
 }
 
 // seen is the last states of a task, for the forward-only check.
@@ -74,6 +78,7 @@ func New(cfg Config) (*Sim, error) {
 		faults: true,
 		seen:   map[string]seen{},
 		hist:   newHistory(),
+		roll:   newRollouts(),
 	}
 	var muts []store.Mutation
 	for i := range cfg.Nodes {
@@ -225,13 +230,14 @@ func (s *Sim) commit(who string, data []byte) (uint64, error) {
 	evs, _, _ := s.st.Events(s.index - 1)
 	var after state
 	for _, ev := range evs {
-		if t, ok := ev.Object.(*swarm.Task); ok && ev.Action == store.OpCreate && t.Labels[orchestrator.LabelRestartOf] != "" {
+		if t, ok := ev.Object.(*swarm.Task); ok && ev.Action == store.OpCreate && orchestrator.Replaces(t) != "" {
 			if after.tasks == nil {
 				if after, err = s.read(); err != nil {
 					return s.index, err
 				}
 			}
 			s.hist.created(t, after)
+			s.roll.recordCreated(t, after)
 		}
 		if line := describe(ev); line != "" {
 			s.logf("%s: %s", who, line)
@@ -247,7 +253,13 @@ func describe(ev store.Event) string {
 	case *swarm.Task:
 		switch ev.Action {
 		case store.OpCreate:
-			return fmt.Sprintf("+%s (%s slot %d node %q, desired %s)", o.ID, o.ServiceID, o.Slot, o.NodeID, o.DesiredState)
+			of := ""
+			if id := o.Labels[orchestrator.LabelRestartOf]; id != "" {
+				of = ", restarts " + id
+			} else if id := orchestrator.Replaces(o); id != "" {
+				of = ", updates " + id
+			}
+			return fmt.Sprintf("+%s (%s slot %d node %q, desired %s%s)", o.ID, o.ServiceID, o.Slot, o.NodeID, o.DesiredState, of)
 		case store.OpDelete:
 			return "-" + o.ID
 		}
@@ -261,6 +273,9 @@ func describe(ev store.Event) string {
 		}
 		if old.DesiredState != o.DesiredState {
 			ch = append(ch, "desired "+string(o.DesiredState))
+		}
+		if why := o.Labels[deploy.LabelFailed]; why != "" && old.Labels[deploy.LabelFailed] == "" {
+			ch = append(ch, "failed by the health gates: "+why)
 		}
 		return fmt.Sprintf("%s (%s slot %d) %s", o.ID, o.ServiceID, o.Slot, strings.Join(ch, ", "))
 	case *swarm.Node:

@@ -141,13 +141,19 @@ func TestInvariantsCatchViolations(t *testing.T) {
 			return []store.Mutation{store.Update(&sv, sv.Meta.Version.Index)}
 		},
 		"restarted beyond max_attempts": func(st state) []store.Mutation {
+			// A chain of restarts under one spec allowing one: again1
+			// restarts the running task (of another spec, so not counted),
+			// again2 restarts again1 — a second restart under again1's
+			// spec, beyond max_attempts.
 			var muts []store.Mutation
+			of := runningTask(st).ID
 			for _, id := range []string{"again1", "again2"} {
 				t := *runningTask(st)
-				t.ID, t.Labels = id, map[string]string{orchestrator.LabelRestartOf: runningTask(st).ID}
+				t.ID, t.Labels = id, map[string]string{orchestrator.LabelRestartOf: of}
 				t.Status.State, t.DesiredState = swarm.TaskStateFailed, swarm.TaskStateShutdown
 				t.Spec.RestartPolicy = &swarm.RestartPolicy{MaxAttempts: ptr(uint64(1))}
 				muts = append(muts, store.Create(&t))
+				of = id
 			}
 			return muts
 		},
@@ -178,9 +184,11 @@ func TestInvariantsCatchViolations(t *testing.T) {
 			if err := s.apply("break", breaker(st)); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.checkInvariants(); err == nil {
+			err = s.checkInvariants()
+			if err == nil {
 				t.Fatalf("%s: not caught", name)
 			}
+			t.Logf("%s: %v", name, err)
 		})
 	}
 	t.Run("not converged", func(t *testing.T) {
