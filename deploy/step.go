@@ -160,8 +160,12 @@ func (r *rollout) wakeAt(at time.Time) {
 // written alone: replacements are labelled with the rollout's start, so
 // they are made once it is in the store.
 func (r *rollout) idle() {
+	completed := r.svc.UpdateStatus != nil && r.svc.UpdateStatus.State == swarm.UpdateStateCompleted
 	for _, s := range r.slots {
-		if len(s.dirty) > 0 {
+		// A rollout that completed under failure_action continue leaves
+		// the slots it failed to update as they were; they wait for the
+		// next spec change rather than being tried again and again.
+		if len(s.dirty) > 0 && !(completed && r.failedIn(s)) {
 			now := r.now
 			r.d.Status = &swarm.UpdateStatus{State: swarm.UpdateStateUpdating, StartedAt: &now, Message: MessageUpdating}
 			return
@@ -188,7 +192,12 @@ func (r *rollout) active(rollingBack bool) {
 		switch {
 		case len(s.dirty) == 0:
 		case len(s.clean) == 0:
-			pending = append(pending, s)
+			// A slot this rollout tried and whose replacement failed is
+			// done with, as SwarmKit's updater dispatches each slot once:
+			// under failure_action continue it keeps its old task.
+			if !r.failedIn(s) {
+				pending = append(pending, s)
+			}
 		default:
 			overlapping = true
 			if !r.cfg.startFirst {
@@ -364,6 +373,20 @@ func (r *rollout) stopBeside(s *slot) {
 			r.d.Shutdown = append(r.d.Shutdown, t.ID)
 		}
 	}
+}
+
+// failedIn reports whether the rollout of the current status tried slot s
+// and its replacement failed.
+func (r *rollout) failedIn(s *slot) bool {
+	for _, t := range r.repls {
+		if key, _ := slotKey(r.svc, t); key != s.key {
+			continue
+		}
+		if _, ok := r.failedAt(t); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // endAbandoned ends, under stop-first, a start-first overlap an earlier

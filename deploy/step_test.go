@@ -189,3 +189,30 @@ func TestStopFirstEndsAnAbandonedOverlap(t *testing.T) {
 		t.Errorf("start-first: %v, the overlap may stand", d.Shutdown)
 	}
 }
+
+// TestContinueTriesASlotOnce: under failure_action continue a slot whose
+// replacement failed keeps its old task for this rollout, as SwarmKit's
+// updater dispatches each slot once, and a completed rollout does not
+// start again for it until the spec changes.
+func TestContinueTriesASlotOnce(t *testing.T) {
+	svc, tasks := fixture(1)
+	svc.Spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1, FailureAction: swarm.UpdateFailureActionContinue}
+	start := *svc.UpdateStatus.StartedAt
+	now := start.Add(time.Minute)
+	failed := &swarm.Task{ID: "r1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateShutdown,
+		Status: swarm.TaskStatus{State: swarm.TaskStateFailed, Timestamp: start.Add(time.Second), Err: "task: non-zero exit (1)"}}
+	failed.Labels = map[string]string{LabelUpdateOf: "t1", LabelRollout: start.UTC().Format(time.RFC3339Nano)}
+	failed.CreatedAt = start
+	in := Input{Service: svc, Tasks: append(tasks, failed), Now: now}
+	d := Step(in)
+	if len(d.Replace) != 0 {
+		t.Errorf("the failed slot is replaced again: %v", d.Replace)
+	}
+	if d.Status == nil || d.Status.State != swarm.UpdateStateCompleted {
+		t.Errorf("status %+v, want the rollout completed", d.Status)
+	}
+	svc.UpdateStatus = d.Status
+	if d := Step(in); d.Status != nil || len(d.Replace) != 0 {
+		t.Errorf("after completing: %+v, want no new rollout for a slot it already failed", d)
+	}
+}
