@@ -134,7 +134,11 @@ func TestExecDriverRunsPlainProcesses(t *testing.T) {
 				return err
 			}
 			if len(entries) != 0 {
-				return fmt.Errorf("%s still holds %d exec tasks", n.Name, len(entries))
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				return fmt.Errorf("%s still holds exec tasks %v", n.Name, names)
 			}
 		}
 		return nil

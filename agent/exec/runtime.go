@@ -513,11 +513,26 @@ func (r *Runtime) Remove(ctx context.Context, taskID string) error {
 			return err
 		}
 	}
+	// A child of this agent has its exit code recorded by the reaper:
+	// let it finish before the directory goes.
+	if done := r.child(taskID); done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if err := r.files.Remove(taskID); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
-	if err := os.RemoveAll(r.taskDir(taskID)); err != nil {
-		return fmt.Errorf("exec: remove %s: %w", taskID, err)
+	// The wrapper of a process this agent did not start may still write
+	// the exit code as the directory is removed: try until it is gone.
+	var rmErr error
+	if err := r.poll(ctx, func() bool {
+		rmErr = os.RemoveAll(r.taskDir(taskID))
+		return rmErr == nil
+	}); err != nil {
+		return fmt.Errorf("exec: remove %s: %w", taskID, errors.Join(rmErr, err))
 	}
 	return nil
 }
