@@ -160,6 +160,13 @@ func (r *rollout) wakeAt(at time.Time) {
 // written alone: replacements are labelled with the rollout's start, so
 // they are made once it is in the store.
 func (r *rollout) idle() {
+	// A start-first overlap left when a rollout ended (its replacement
+	// failed, and the restart made beside the old task now counts as
+	// updated) ends as a new rollout of that slot would end it.
+	r.finishOverlaps()
+	if len(r.d.Shutdown) > 0 {
+		return
+	}
 	completed := r.svc.UpdateStatus != nil && r.svc.UpdateStatus.State == swarm.UpdateStateCompleted
 	for _, s := range r.slots {
 		// A rollout that completed under failure_action continue leaves

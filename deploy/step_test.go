@@ -216,3 +216,20 @@ func TestContinueTriesASlotOnce(t *testing.T) {
 		t.Errorf("after completing: %+v, want no new rollout for a slot it already failed", d)
 	}
 }
+
+// TestCompletedRolloutEndsALeftOverlap: a rollout that completed with a
+// start-first overlap left (the replacement failed and its restart now
+// runs beside the old task) ends it: the old task stops.
+func TestCompletedRolloutEndsALeftOverlap(t *testing.T) {
+	svc, tasks := fixture(1)
+	start := *svc.UpdateStatus.StartedAt
+	now := start.Add(time.Minute)
+	svc.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted, StartedAt: &start, Message: MessageCompleted}
+	restart := &swarm.Task{ID: "c1", ServiceID: "s", Slot: 1, NodeID: "n1", Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStateRunning, Timestamp: start.Add(10 * time.Second)}}
+	restart.CreatedAt = start.Add(5 * time.Second)
+	d := Step(Input{Service: svc, Tasks: append(tasks, restart), Now: now})
+	if !reflect.DeepEqual(d.Shutdown, []string{"t1"}) || d.Status != nil || len(d.Replace) != 0 {
+		t.Errorf("decision %+v, want t1 stopped and no new rollout", d)
+	}
+}

@@ -130,21 +130,21 @@ func (r *run) setLabel(t *swarm.Task, key, value string) {
 }
 
 // servedBeside reports whether t, a task that ended or lost its node,
-// shares its slot (node, for global services) with a live task of the
-// current spec which serves the slot instead of a restart: for a task of
-// an older spec, a start-first replacement; for any task, a restart this
-// plan already made for the slot, when both tasks of a start-first
-// overlap ended at once (a slot gets one restart, not one per task).
+// shares its slot (node, for global services) with another task meant to
+// run, which serves the slot instead of a restart: a start-first
+// replacement of t, a restart already made for the slot (both tasks of an
+// overlap ended), the old task a rollback made current again, or the
+// survivor of an overlap an earlier rollout left. A slot gets one task
+// meant to run, not one per task that ended. The one exception is the
+// out-of-date old task of t's own start-first overlap: t, its replacement,
+// is restarted beside it, and the rollout ends the overlap.
 func (r *run) servedBeside(t *swarm.Task) bool {
 	if r.isJob() {
 		return false
 	}
-	dirty := Dirty(r.in.Service, t)
 	for _, o := range r.tasks {
-		if o == t || !r.live(o) || stateRank(o.Status.State) > stateRank(swarm.TaskStateRunning) || Dirty(r.in.Service, o) {
-			continue
-		}
-		if !dirty && !r.created[o.ID] {
+		if o == t || !r.live(o) || stateRank(o.Status.State) > stateRank(swarm.TaskStateRunning) ||
+			Replaces(t) == o.ID && Dirty(r.in.Service, o) {
 			continue
 		}
 		if r.isGlobal() && o.NodeID == t.NodeID || !r.isGlobal() && o.Slot == t.Slot {

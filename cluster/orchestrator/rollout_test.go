@@ -247,3 +247,45 @@ func TestRolloutKeepsItsFailuresFromTheReaper(t *testing.T) {
 		t.Errorf("deleted %v, want the old task", p.Delete)
 	}
 }
+
+// TestRollbackOldTaskServesTheSlot: after a rollback, the old task of a
+// start-first overlap is of the current spec again; its failed
+// replacement, now out of date, is not restarted beside it.
+func TestRollbackOldTaskServesTheSlot(t *testing.T) {
+	svc := replicatedSvc(1)
+	now := t0.Add(time.Minute)
+	old := running(svc, "o", 1, "n1")
+	newer := replicatedSvc(1)
+	newer.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "img:2"}
+	failed := task(newer, "r", 1, "n1", swarm.TaskStateFailed, swarm.TaskStateRunning, 30)
+	failed.Labels = map[string]string{deploy.LabelUpdateOf: "o"}
+	p := Reconcile(input(svc, now, []*swarm.Node{ready("n1")}, old, failed))
+	if len(p.Create) != 0 {
+		t.Errorf("created %d tasks beside the old task that serves the slot", len(p.Create))
+	}
+	shut := false
+	for _, u := range p.Update {
+		shut = shut || u.ID == "r" && u.DesiredState == swarm.TaskStateShutdown
+	}
+	if !shut {
+		t.Error("the failed replacement is not told to shut down")
+	}
+}
+
+// TestOneRestartPerSlot: a slot that holds two out-of-date tasks (left by
+// rollouts cut short) gets no restart for the one that ends while the
+// other is still meant to run there.
+func TestOneRestartPerSlot(t *testing.T) {
+	svc := replicatedSvc(1)
+	svc.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "img:3"}
+	older := replicatedSvc(1)
+	older.Spec.TaskTemplate.ContainerSpec = &swarm.ContainerSpec{Image: "img:2"}
+	waiting := task(older, "a", 1, "", swarm.TaskStatePending, swarm.TaskStateRunning, 10)
+	ended := task(older, "b", 1, "n1", swarm.TaskStateFailed, swarm.TaskStateRunning, 20)
+	p := Reconcile(input(svc, t0.Add(time.Minute), []*swarm.Node{ready("n1")}, waiting, ended))
+	for _, c := range p.Create {
+		if Replaces(c) == "b" {
+			t.Errorf("b was restarted (%s) though a is still meant to run in its slot", c.ID)
+		}
+	}
+}
