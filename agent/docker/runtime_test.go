@@ -36,9 +36,9 @@ func TestStopHonoursGrace(t *testing.T) {
 	rt := newRuntime(t)
 	ctx := testCtx(t)
 	grace := time.Second
-	stubborn := task(1, "IGNORE_TERM=1", "SLEEP=1h")
+	stubborn := task(1, "IGNORE_TERM=1", "SLEEP=1h", "LINES=ready")
 	stubborn.Spec.ContainerSpec.StopGracePeriod = &grace
-	polite := task(2, "SLEEP=1h")
+	polite := task(2, "SLEEP=1h", "LINES=ready")
 	for _, tk := range []swarm.Task{stubborn, polite} {
 		if err := rt.Prepare(ctx, runtime.Spec{Task: tk, Service: "svc"}); err != nil {
 			t.Fatal(err)
@@ -46,6 +46,11 @@ func TestStopHonoursGrace(t *testing.T) {
 		if err := rt.Start(ctx, tk.ID); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Stopped before it handles signals, the program (PID 1 of its
+	// container) would not be the one the test means: wait until it is.
+	for _, tk := range []swarm.Task{stubborn, polite} {
+		waitForLine(t, rt, tk.ID, "ready")
 	}
 
 	if err := rt.Stop(ctx, polite.ID, nil); err != nil {
