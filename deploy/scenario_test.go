@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/control"
 	"github.com/swarmops/swarmops/cluster/orchestrator"
 	"github.com/swarmops/swarmops/cluster/store"
@@ -500,10 +501,10 @@ func (w *world) newID() string {
 func (w *world) agents() (bool, error) {
 	var muts []store.Mutation
 	for _, t := range w.snapshot().Tasks {
-		r, _ := store.TaskStateRank(t.Status.State)
-		assigned, _ := store.TaskStateRank(swarm.TaskStateAssigned)
-		running, _ := store.TaskStateRank(swarm.TaskStateRunning)
-		desired, _ := store.TaskStateRank(t.DesiredState)
+		r, _ := api.TaskStateRank(t.Status.State)
+		assigned, _ := api.TaskStateRank(swarm.TaskStateAssigned)
+		running, _ := api.TaskStateRank(swarm.TaskStateRunning)
+		desired, _ := api.TaskStateRank(t.DesiredState)
 		if r < assigned || r > running {
 			continue
 		}

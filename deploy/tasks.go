@@ -6,39 +6,19 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/swarmops/swarmops/api"
 )
 
-// stateOrder is Swarm's order of task states, along which a task's
-// states only move.
-var stateOrder = map[swarm.TaskState]int{
-	swarm.TaskStateNew:       0,
-	swarm.TaskStateAllocated: 1,
-	swarm.TaskStatePending:   2,
-	swarm.TaskStateAssigned:  3,
-	swarm.TaskStateAccepted:  4,
-	swarm.TaskStatePreparing: 5,
-	swarm.TaskStateReady:     6,
-	swarm.TaskStateStarting:  7,
-	swarm.TaskStateRunning:   8,
-	swarm.TaskStateComplete:  9,
-	swarm.TaskStateShutdown:  10,
-	swarm.TaskStateFailed:    11,
-	swarm.TaskStateRejected:  12,
-	swarm.TaskStateRemove:    13,
-	swarm.TaskStateOrphaned:  14,
-}
-
-// rank places a state in that order; an unknown state ranks past every
-// known one, so a task in it counts as gone.
+// rank places a state in the order task states move along; an unknown
+// state ranks past every known one, so a task in it counts as gone.
 func rank(s swarm.TaskState) int {
-	if s == "" {
-		return 0
-	}
-	if r, ok := stateOrder[s]; ok {
+	if r, ok := api.TaskStateRank(s); ok {
 		return r
 	}
-	return len(stateOrder)
+	return orphanedRank + 1
 }
+
+var orphanedRank, _ = api.TaskStateRank(swarm.TaskStateOrphaned)
 
 // live reports whether t is meant to run and has not ended: the task that
 // fills its slot, or one of the two of a start-first overlap.

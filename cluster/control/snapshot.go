@@ -97,7 +97,7 @@ func (s *Snapshot) index() index {
 // task's states only move; an unknown state ranks past every known one, so
 // a task in it is left alone as if it were dead.
 func rank(s swarm.TaskState) int {
-	if r, ok := store.TaskStateRank(s); ok {
+	if r, ok := api.TaskStateRank(s); ok {
 		return r
 	}
 	return math.MaxInt

@@ -166,8 +166,8 @@ func meantToRun(t *swarm.Task) bool {
 	if t.Spec.ContainerSpec == nil {
 		return false
 	}
-	desired, ok := store.TaskStateRank(t.DesiredState)
-	running, _ := store.TaskStateRank(swarm.TaskStateRunning)
+	desired, ok := api.TaskStateRank(t.DesiredState)
+	running, _ := api.TaskStateRank(swarm.TaskStateRunning)
 	return ok && desired <= running
 }
 

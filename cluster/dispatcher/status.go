@@ -79,7 +79,7 @@ func (d *Dispatcher) statusMutations(nodeID string, updates []api.TaskStatusUpda
 		if u.TaskID == "" {
 			return nil, fmt.Errorf("%w: updates[%d]: no task_id", ErrInvalid, i)
 		}
-		if _, ok := store.TaskStateRank(u.Status.State); !ok {
+		if _, ok := api.TaskStateRank(u.Status.State); !ok {
 			return nil, fmt.Errorf("%w: updates[%d]: task %s: unknown state %q", ErrInvalid, i, u.TaskID, u.Status.State)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/deploy"
 )
 
@@ -262,34 +263,14 @@ func (r *run) newTask(slot int, nodeID string) *swarm.Task {
 	return t
 }
 
-// stateOrder is SwarmKit's numeric order of task states; a task's states only
-// ever move along it.
-var stateOrder = map[swarm.TaskState]int{
-	swarm.TaskStateNew:       0,
-	swarm.TaskStateAllocated: 1,
-	swarm.TaskStatePending:   2,
-	swarm.TaskStateAssigned:  3,
-	swarm.TaskStateAccepted:  4,
-	swarm.TaskStatePreparing: 5,
-	swarm.TaskStateReady:     6,
-	swarm.TaskStateStarting:  7,
-	swarm.TaskStateRunning:   8,
-	swarm.TaskStateComplete:  9,
-	swarm.TaskStateShutdown:  10,
-	swarm.TaskStateFailed:    11,
-	swarm.TaskStateRejected:  12,
-	swarm.TaskStateRemove:    13,
-	swarm.TaskStateOrphaned:  14,
-}
-
+// stateRank places s in the order task states move along; an unknown
+// state is a bug of whoever wrote the task.
 func stateRank(s swarm.TaskState) int {
-	if s == "" {
-		return 0
+	r, ok := api.TaskStateRank(s)
+	if !ok {
+		panic("orchestrator: unknown task state " + string(s))
 	}
-	if r, ok := stateOrder[s]; ok {
-		return r
-	}
-	panic("orchestrator: unknown task state " + string(s))
+	return r
 }
 
 // taskTime is when a task was created, which orders a slot's history.

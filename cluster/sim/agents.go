@@ -11,7 +11,6 @@ import (
 
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/dispatcher"
-	"github.com/swarmops/swarmops/cluster/store"
 )
 
 // agent is the simulated worker of one node: its agent process, its
@@ -248,7 +247,7 @@ func (s *Sim) recover() error {
 }
 
 func rank(s swarm.TaskState) int {
-	r, ok := store.TaskStateRank(s)
+	r, ok := api.TaskStateRank(s)
 	if !ok {
 		panic("sim: unknown task state " + string(s))
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/swarmops/swarmops/api"
 )
 
 // The property test drives stores with random batches and checks them
@@ -62,8 +63,8 @@ func (m model) apply(index uint64, muts []Mutation) (model, error) {
 			if !exists || old.node != rep.NodeID {
 				continue
 			}
-			oldRank, _ := TaskStateRank(old.state)
-			newRank, _ := TaskStateRank(rep.Status.State)
+			oldRank, _ := api.TaskStateRank(old.state)
+			newRank, _ := api.TaskStateRank(rep.Status.State)
 			same := old.state == rep.Status.State && old.msg == rep.Status.Message && old.status.Equal(rep.Status.Timestamp)
 			if newRank < oldRank || (newRank == oldRank && (same || rep.Status.Timestamp.Before(old.status))) {
 				statusOutcomes["ignored"]++

@@ -8,6 +8,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/hashicorp/go-memdb"
+	"github.com/swarmops/swarmops/api"
 )
 
 // TaskStatusReport is the object of an OpSetTaskStatus mutation: the node
@@ -17,44 +18,13 @@ type TaskStatusReport struct {
 	Status swarm.TaskStatus `json:"status"`
 }
 
-// taskStateOrder is SwarmKit's order of task states: a task's observed
-// state only ever moves along it.
-var taskStateOrder = map[swarm.TaskState]int{
-	swarm.TaskStateNew:       0,
-	swarm.TaskStateAllocated: 1,
-	swarm.TaskStatePending:   2,
-	swarm.TaskStateAssigned:  3,
-	swarm.TaskStateAccepted:  4,
-	swarm.TaskStatePreparing: 5,
-	swarm.TaskStateReady:     6,
-	swarm.TaskStateStarting:  7,
-	swarm.TaskStateRunning:   8,
-	swarm.TaskStateComplete:  9,
-	swarm.TaskStateShutdown:  10,
-	swarm.TaskStateFailed:    11,
-	swarm.TaskStateRejected:  12,
-	swarm.TaskStateRemove:    13,
-	swarm.TaskStateOrphaned:  14,
-}
-
-// TaskStateRank is the position of a task state in the order states move
-// along (new first, orphaned last); ok is false for a state Docker does
-// not define. The empty state counts as new.
-func TaskStateRank(s swarm.TaskState) (rank int, ok bool) {
-	if s == "" {
-		return 0, true
-	}
-	rank, ok = taskStateOrder[s]
-	return rank, ok
-}
-
 // StatusAdvances reports whether next may replace cur as a task's
 // observed status: its state is later, or it is the same state with news
 // (another message, exit code or ports) reported no earlier than cur.
 // Anything else is a stale or repeated report.
 func StatusAdvances(cur, next swarm.TaskStatus) bool {
-	rc, okc := TaskStateRank(cur.State)
-	rn, okn := TaskStateRank(next.State)
+	rc, okc := api.TaskStateRank(cur.State)
+	rn, okn := api.TaskStateRank(next.State)
 	switch {
 	case !okc || !okn || rn < rc:
 		return false
@@ -114,7 +84,7 @@ func checkStatusReport(t Table, taskID string, rep *TaskStatusReport) error {
 	if rep.NodeID == "" {
 		return fmt.Errorf("%w: status of task %s: no reporting node", ErrInvalid, taskID)
 	}
-	if _, ok := TaskStateRank(rep.Status.State); !ok {
+	if _, ok := api.TaskStateRank(rep.Status.State); !ok {
 		return fmt.Errorf("%w: status of task %s: unknown state %q", ErrInvalid, taskID, rep.Status.State)
 	}
 	return nil
