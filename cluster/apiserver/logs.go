@@ -117,42 +117,39 @@ func (sel logSelector) tasks(tx store.ReadTx) ([]*swarm.Task, error) {
 // serviceLogs is GET /services/{id}/logs: the logs of every task of the
 // service, merged line by line as the nodes send them.
 func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) error {
-	if s.cfg.Logs == nil {
-		return errorf(http.StatusNotImplemented, "service logs are not available yet: this manager was started without a way to reach the agents")
-	}
-	o, err := parseLogOptions(r)
-	if err != nil {
-		return err
-	}
-	var sel logSelector
-	tty := false
-	err = s.view(func(tx store.ReadTx) error {
+	return s.logs(w, r, "service", func(tx store.ReadTx) (logSelector, *swarm.ContainerSpec, error) {
 		id, err := resolve(tx, store.TableServices, "service", r.PathValue("id"))
 		if err != nil {
-			return err
+			return logSelector{}, nil, err
 		}
 		svc, err := tx.Service(id)
 		if err != nil {
-			return err
+			return logSelector{}, nil, err
 		}
-		c := svc.Spec.TaskTemplate.ContainerSpec
-		if c == nil {
-			return badRequest("error making log selector: logs only supported on container tasks")
-		}
-		sel.serviceID, tty = id, c.TTY
-		return nil
+		return logSelector{serviceID: id}, svc.Spec.TaskTemplate.ContainerSpec, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.streamLogs(w, r, sel, o, tty)
-	return nil
 }
 
 // taskLogs is GET /tasks/{id}/logs: one task's logs.
 func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
+	return s.logs(w, r, "task", func(tx store.ReadTx) (logSelector, *swarm.ContainerSpec, error) {
+		id, err := resolve(tx, store.TableTasks, "task", r.PathValue("id"))
+		if err != nil {
+			return logSelector{}, nil, err
+		}
+		t, err := tx.Task(id)
+		if err != nil {
+			return logSelector{}, nil, err
+		}
+		return logSelector{taskID: id}, t.Spec.ContainerSpec, nil
+	})
+}
+
+// logs streams the logs of the tasks that selectFn picks, once the
+// request's options parse and the tasks are container tasks.
+func (s *Server) logs(w http.ResponseWriter, r *http.Request, kind string, selectFn func(tx store.ReadTx) (logSelector, *swarm.ContainerSpec, error)) error {
 	if s.cfg.Logs == nil {
-		return errorf(http.StatusNotImplemented, "task logs are not available yet: this manager was started without a way to reach the agents")
+		return errorf(http.StatusNotImplemented, "%s logs are not available yet: this manager was started without a way to reach the agents", kind)
 	}
 	o, err := parseLogOptions(r)
 	if err != nil {
@@ -161,19 +158,15 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 	var sel logSelector
 	tty := false
 	err = s.view(func(tx store.ReadTx) error {
-		id, err := resolve(tx, store.TableTasks, "task", r.PathValue("id"))
-		if err != nil {
+		var c *swarm.ContainerSpec
+		var err error
+		if sel, c, err = selectFn(tx); err != nil {
 			return err
 		}
-		t, err := tx.Task(id)
-		if err != nil {
-			return err
-		}
-		c := t.Spec.ContainerSpec
 		if c == nil {
 			return badRequest("error making log selector: logs only supported on container tasks")
 		}
-		sel.taskID, tty = id, c.TTY
+		tty = c.TTY
 		return nil
 	})
 	if err != nil {
