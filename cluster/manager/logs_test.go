@@ -133,8 +133,10 @@ func TestFetchTaskLogsStreamsTheAgentsFrames(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the agent's stream went on after the manager's context ended")
 	}
-	if _, err := io.ReadAll(rc); err == nil {
-		t.Error("the body read to a clean end after the context ended")
+	// Once the context ended the stream carries nothing more; whether the
+	// read then fails or meets the end is the transport's race.
+	if rest, _ := io.ReadAll(rc); len(rest) > 0 {
+		t.Errorf("the body went on after the context ended: %q", rest)
 	}
 }
 
