@@ -47,20 +47,22 @@ func (p *Plan) Failed() bool {
 // the caller's environment, so a plan in CI and the reconciler on a manager
 // render the same specs from the same commit.
 func PlanDir(ctx context.Context, dir string, actual map[string]*api.StackSpec) (*Plan, error) {
-	sources, err := Discover(os.DirFS(dir), ".")
+	layout, err := LoadLayout(os.DirFS(dir), ".")
 	if err != nil {
 		return nil, err
 	}
 	plan := &Plan{}
 	inRepo := map[string]bool{}
-	for _, src := range sources {
+	for _, src := range layout.Stacks {
 		inRepo[src.Name] = true
-		files := make([]string, len(src.Files))
-		for i, f := range src.Files {
-			files[i] = filepath.Join(dir, filepath.FromSlash(f))
-		}
 		sp := StackPlan{Source: src}
-		sp.Spec, sp.Err = render(ctx, src.Name, files, filepath.Join(dir, filepath.FromSlash(src.Dir)))
+		// Env files are absolute, since stackspec reads a relative one
+		// against the process's directory, as a command line would.
+		envFiles, err := absolute(onDisk(dir, src.EnvFiles))
+		if err != nil {
+			return nil, err
+		}
+		sp.Spec, sp.Err = render(ctx, src.Name, onDisk(dir, src.Files), envFiles, filepath.Join(dir, filepath.FromSlash(src.Dir)))
 		if sp.Err == nil {
 			sp.Changes = stackspec.Diff(sp.Spec, actual[src.Name])
 		}
@@ -81,11 +83,36 @@ func PlanDir(ctx context.Context, dir string, actual map[string]*api.StackSpec) 
 	return plan, nil
 }
 
-func render(ctx context.Context, name string, files []string, workdir string) (*api.StackSpec, error) {
+// onDisk turns paths relative to the repository into paths under dir;
+// nil stays nil, so stackspec's default .env applies.
+func onDisk(dir string, paths []string) []string {
+	if len(paths) == 0 {
+		return nil
+	}
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = filepath.Join(dir, filepath.FromSlash(p))
+	}
+	return out
+}
+
+func absolute(paths []string) ([]string, error) {
+	for i, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("env file %s: %w", p, err)
+		}
+		paths[i] = abs
+	}
+	return paths, nil
+}
+
+func render(ctx context.Context, name string, files, envFiles []string, workdir string) (*api.StackSpec, error) {
 	loaded, err := stackspec.Load(ctx, stackspec.Options{
 		Files:      files,
 		Namespace:  name,
 		WorkingDir: workdir,
+		EnvFiles:   envFiles,
 		Environ:    map[string]string{},
 	})
 	if err != nil {

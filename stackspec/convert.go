@@ -60,8 +60,30 @@ func Convert(l *Loaded) (*api.StackSpec, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs.sorted(c.p.ComposeFiles)
 	}
+	spec.DependsOn = c.dependsOn()
 	spec.Warnings = append(spec.Warnings, c.warnings...)
 	return spec, nil
+}
+
+// dependsOn keeps each service's depends_on, by full service names, for
+// the reconciler's ordering; nil when no service has any.
+func (c *converter) dependsOn() map[string][]api.Dependency {
+	var out map[string][]api.Dependency
+	for _, name := range slices.Sorted(maps.Keys(c.p.Services)) {
+		deps := c.p.Services[name].DependsOn
+		for _, dep := range slices.Sorted(maps.Keys(deps)) {
+			cond := deps[dep].Condition
+			if cond == "" {
+				cond = api.ConditionStarted
+			}
+			if out == nil {
+				out = map[string][]api.Dependency{}
+			}
+			full := c.scope(name)
+			out[full] = append(out[full], api.Dependency{Service: c.scope(dep), Condition: cond})
+		}
+	}
+	return out
 }
 
 // converter carries one conversion: the stack, and every problem found so

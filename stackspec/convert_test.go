@@ -625,8 +625,9 @@ func TestConvertIgnoresVersion(t *testing.T) {
 }
 
 // TestConvertAcceptsDependsOnConditions pins the long form of depends_on,
-// which Docker's version 3 schema refuses: Convert ignores depends_on in
-// either form, as Docker ignores the list.
+// which Docker's version 3 schema refuses: the specs are the same in
+// either form, as Docker ignores the list; only DependsOn, which the
+// reconciler orders by, keeps the condition.
 func TestConvertAcceptsDependsOnConditions(t *testing.T) {
 	const services = `services:
   db:
@@ -641,6 +642,13 @@ func TestConvertAcceptsDependsOnConditions(t *testing.T) {
         restart: true
 `)}.convert(t)
 	short := inlineStack{yaml: fmt.Sprintf(services, "      - db\n")}.convert(t)
+	if want := []api.Dependency{{Service: "shop_db", Condition: api.ConditionHealthy}}; !reflect.DeepEqual(long.DependsOn["shop_web"], want) {
+		t.Errorf("DependsOn[shop_web] = %+v, want %+v", long.DependsOn["shop_web"], want)
+	}
+	if want := []api.Dependency{{Service: "shop_db", Condition: api.ConditionStarted}}; !reflect.DeepEqual(short.DependsOn["shop_web"], want) {
+		t.Errorf("short form: DependsOn[shop_web] = %+v, want %+v", short.DependsOn["shop_web"], want)
+	}
+	long.DependsOn, short.DependsOn = nil, nil
 	if !reflect.DeepEqual(long, short) {
 		t.Errorf("depends_on with conditions converts to\n%+v\nwant what the list gives\n%+v", long, short)
 	}

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,19 +11,22 @@ import (
 )
 
 // propose commits one batch of mutations through Raft and records the
-// index on the answer. It logs the caller with every mutation: the audit
-// trail until the store can carry who made a change (see doc.go).
+// index on the answer. Every mutation carries the caller's name
+// (store.Mutation.By), so the store keeps who last changed each object;
+// the log line per mutation adds what the store does not keep (the
+// forwarding manager, the route).
 //
 // Errors: the store's own (ErrNameConflict, ErrVersionConflict,
 // ErrNotFound, ErrInUse, ... — wrapped, for the handler to word) come back
 // as they are; anything else means the entry was not, or not knowably,
 // committed, and becomes a 503.
 func (s *Server) propose(w http.ResponseWriter, r *http.Request, muts ...store.Mutation) (uint64, error) {
+	c := callerOf(r)
+	muts = attribute(c.Name(), muts)
 	data, err := store.EncodeBatch(muts...)
 	if err != nil {
 		return 0, fmt.Errorf("encode proposal: %w", err)
 	}
-	c := callerOf(r)
 	for _, m := range muts {
 		s.log.Info("api write", "caller", c.NodeID, "role", string(c.Role), "join", c.Join, "via", c.Via,
 			"method", r.Method, "path", r.URL.Path, "op", string(m.Op), "table", string(m.Table), "id", m.ID)
@@ -42,6 +46,37 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, muts ...store.M
 	default:
 		return 0, errorf(http.StatusServiceUnavailable, "the change could not be committed: %v", err)
 	}
+}
+
+// Name is how the store records the caller as the writer of what it
+// changes: the certificate's name (for a forwarded request, the original
+// caller's, not the forwarding manager's), or "join" for a join
+// connection. Empty for no caller.
+func (c Caller) Name() string {
+	if c.Join {
+		return "join"
+	}
+	return c.NodeID
+}
+
+// WithCaller returns a context carrying c as the caller, for code in this
+// process that calls the API's handlers directly (the leader's reconciler
+// acts under its own name), so its writes are recorded as a client's are.
+// It grants nothing: a request through the server's routes gets its caller
+// from authentication, whatever its context held.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey, c)
+}
+
+// attribute returns muts, each marked as asked for by name, in a copy so
+// that the handler's slice is left as it built it.
+func attribute(name string, muts []store.Mutation) []store.Mutation {
+	out := make([]store.Mutation, len(muts))
+	for i, m := range muts {
+		m.By = name
+		out[i] = m
+	}
+	return out
 }
 
 func isStoreError(err error) bool {

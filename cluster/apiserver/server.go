@@ -107,6 +107,9 @@ type Config struct {
 	// and /tasks/{id}/logs; only the leader's is used. Without one those
 	// routes answer 501.
 	Logs TaskLogs
+	// GitOps is the leader's git reconciler, for /swarmops/v1/report and
+	// /sync; without one those routes answer 501.
+	GitOps GitOps
 	// Now is the clock for times the API itself sets (a rollback's
 	// UpdateStatus.StartedAt, a removed node's orphaned tasks); default
 	// time.Now.

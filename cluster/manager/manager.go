@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/cluster/apiserver"
 	"github.com/swarmops/swarmops/cluster/ca"
 	"github.com/swarmops/swarmops/cluster/raftnode"
 	"github.com/swarmops/swarmops/cluster/seal"
@@ -35,6 +36,8 @@ type Config struct {
 	// Agent, if set, runs the node's agent: beside the manager on a
 	// manager, alone on a worker.
 	Agent Agent
+	// GitOps, if set, runs the git reconciler while this manager leads.
+	GitOps GitOps
 }
 
 // readHeaderTimeout bounds how long a client may take to send its request
@@ -78,6 +81,10 @@ type Manager struct {
 	// dispatcher serves the agents while this manager leads; nil
 	// otherwise.
 	dispatcher atomic.Pointer[activeDispatcher]
+	// engine is the Engine API server; gitops the reconciler of the term
+	// this manager leads, if any.
+	engine *apiserver.Server
+	gitops atomic.Pointer[GitOpsTerm]
 
 	// stopLoops ends the leader's loops at shutdown.
 	stopLoops context.CancelFunc
@@ -189,7 +196,11 @@ func start(cfg Config, dir DataDir, id Identity) (*Manager, error) {
 	go func() { m.served <- m.http.Serve(m.mux.HTTP()) }()
 	var loops context.Context
 	loops, m.stopLoops = context.WithCancel(context.Background())
-	m.loops.Add(4)
+	m.loops.Add(5)
+	go func() {
+		defer m.loops.Done()
+		m.runGitOps(loops)
+	}()
 	go func() {
 		defer m.loops.Done()
 		m.runAgent(loops)

@@ -62,10 +62,12 @@ func (m *Manager) newHTTPServer() *http.Server {
 		Sealer:    m.sealer,
 		Joiner:    m,
 		Logs:      agentLogs{tlsConf: m.PeerTLS(), agentAddr: m.AgentAddr},
+		GitOps:    gitopsRoutes{active: &m.gitops},
 		Now:       m.cfg.Now,
 		Logger:    m.cfg.logger().With("component", "api"),
 		Version:   apiserver.VersionInfo{Version: Version},
 	})
+	m.engine = engine
 	mux := http.NewServeMux()
 	mux.Handle(membersPath, m.nodeHandler(m.heard(m.addMember)))
 	mux.Handle(promotePath, m.nodeHandler(m.heard(m.promote)))

@@ -37,7 +37,7 @@ func applyOne(txn *memdb.Txn, index uint64, at time.Time, m Mutation) (ev Event,
 	if err != nil {
 		return Event{}, false, err
 	}
-	ev = Event{Index: index, Table: t.name, Action: m.Op, ID: m.ID}
+	ev = Event{Index: index, Table: t.name, Action: m.Op, ID: m.ID, By: m.By}
 	switch m.Op {
 	case OpSetTaskStatus:
 		rec, err := setTaskStatus(txn, t, index, at, m, old)
@@ -78,7 +78,7 @@ func write(txn *memdb.Txn, t *table, index uint64, at time.Time, m Mutation, old
 	}
 	t.setID(obj, m.ID)
 
-	rec := &record{id: m.ID, version: index, created: at, updated: at, obj: obj}
+	rec := &record{id: m.ID, version: index, created: at, updated: at, obj: obj, writer: nextWriter(old, m, index, at)}
 	switch {
 	case m.Op == OpCreate && old != nil:
 		return nil, ErrExists

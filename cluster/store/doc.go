@@ -9,7 +9,10 @@
 // state (no clock, no randomness, no IDs of its own), so replicas applying
 // the same entries in the same order hold the same state and Save the same
 // bytes. Versions are Raft indexes and times are log-entry times for the
-// same reason.
+// same reason. A mutation may name who asked for it (Mutation.By, the API
+// caller); each object keeps the last such name with its time and version
+// (ReadTx.Writer), so that a hand-made change stays visible after the
+// control loops' own writes.
 //
 // Objects returned by reads and carried by events are shared with the store
 // and with other readers: treat them as immutable and Clone before changing

@@ -17,6 +17,9 @@ type Event struct {
 	Object any
 	// Old is, for an update, the object before it; nil otherwise.
 	Old any
+	// By is the Mutation.By of the change: who asked for it, or empty
+	// for the control loops' own writes.
+	By string
 }
 
 // eventLog is the bounded, in-memory tail of the events, in index order.

@@ -20,6 +20,7 @@ func FuzzApply(f *testing.F) {
 		{Update(task("t1", "svc1", 1, "n2", swarm.TaskStateShutdown), 3)},
 		{Create(netw("net9", "SHOP_DEFAULT", "x"))},
 		{Create(stack("stk9", "third")), Create(cluster("c2"))},
+		{by("alice", Update(service("svc1", "shop_web", svcOpts{}), 2)), by("join", Create(node("n9", "gamma")))},
 		{SetTaskStatus("t1", "n1", swarm.TaskStatus{State: swarm.TaskStateRunning, Message: "started"}), SetTaskStatus("t2", "n1", swarm.TaskStatus{State: swarm.TaskStateFailed})},
 	}
 	for _, muts := range seeds {
@@ -32,6 +33,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte{CommandBatch})
 	f.Add(batchJSON(`[{"op":"set_task_status","table":"tasks","id":"t3","object":{"node_id":"n1","status":{"State":"orphaned","Timestamp":"2025-03-01T12:00:00+02:00"}}}]`))
 	f.Add(batchJSON(`[{"op":"create","table":"nodes","id":"n9","object":{"ID":"","Description":{"Hostname":"ALPHA"}}}]`))
+	f.Add(batchJSON(`[{"op":"delete","table":"tasks","id":"t1","by":"bob\u0000"}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := fixture(t)
 		before := save(t, h.s)

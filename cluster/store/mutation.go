@@ -44,6 +44,11 @@ type Mutation struct {
 	// Its ID, version and times are set by the store. For OpSetTaskStatus
 	// it is a *TaskStatusReport.
 	Object any
+	// By is who asked for the change: the API caller's certificate name,
+	// "join" for a join connection. Empty for the leader's own control
+	// loops and for status reports, which keep the object's last writer
+	// (see Writer). At most 256 bytes of printable UTF-8.
+	By string
 }
 
 // Create is a mutation creating obj in the table of its type, under the
@@ -90,6 +95,7 @@ type wireMutation struct {
 	ID      string          `json:"id"`
 	Version uint64          `json:"version,omitempty"`
 	Object  json.RawMessage `json:"object,omitempty"`
+	By      string          `json:"by,omitempty"`
 }
 
 // EncodeBatch encodes mutations as the data of one log entry for Apply. It
@@ -126,7 +132,10 @@ func encodeMutation(m Mutation) (wireMutation, error) {
 	if err := checkID(m.ID); err != nil {
 		return wireMutation{}, err
 	}
-	w := wireMutation{Op: m.Op, Table: m.Table, ID: m.ID, Version: m.Version}
+	if err := checkBy(m.By); err != nil {
+		return wireMutation{}, err
+	}
+	w := wireMutation{Op: m.Op, Table: m.Table, ID: m.ID, Version: m.Version, By: m.By}
 	switch m.Op {
 	case OpDelete:
 		if m.Object != nil {
@@ -187,12 +196,15 @@ func decodeCommand(data []byte) ([]Mutation, error) {
 }
 
 func decodeMutation(w wireMutation) (Mutation, error) {
-	m := Mutation{Op: w.Op, Table: w.Table, ID: w.ID, Version: w.Version}
+	m := Mutation{Op: w.Op, Table: w.Table, ID: w.ID, Version: w.Version, By: w.By}
 	t, err := lookupTable(w.Table)
 	if err != nil {
 		return m, err
 	}
 	if err := checkID(w.ID); err != nil {
+		return m, err
+	}
+	if err := checkBy(w.By); err != nil {
 		return m, err
 	}
 	switch w.Op {

@@ -31,6 +31,9 @@ type modelObj struct {
 	state  swarm.TaskState
 	msg    string
 	status time.Time
+	// Who last wrote it on someone's behalf, and at which index.
+	writer        string
+	writerVersion uint64
 }
 
 type model map[Table]map[string]modelObj
@@ -72,6 +75,7 @@ func (m model) apply(index uint64, muts []Mutation) (model, error) {
 			}
 			statusOutcomes["applied"]++
 			old.state, old.msg, old.status, old.version = rep.Status.State, rep.Status.Message, rep.Status.Timestamp, index
+			old.attribute(mu.By, index)
 			objs[mu.ID] = old
 		case OpCreate, OpUpdate:
 			switch {
@@ -89,6 +93,10 @@ func (m model) apply(index uint64, muts []Mutation) (model, error) {
 				}
 			}
 			o.version = index
+			if exists {
+				o.writer, o.writerVersion = old.writer, old.writerVersion
+			}
+			o.attribute(mu.By, index)
 			objs[mu.ID] = o
 		case OpDelete:
 			switch {
@@ -108,6 +116,13 @@ func (m model) apply(index uint64, muts []Mutation) (model, error) {
 		}
 	}
 	return next, nil
+}
+
+// attribute records a write by someone; one by no one changes nothing.
+func (o *modelObj) attribute(by string, index uint64) {
+	if by != "" {
+		o.writer, o.writerVersion = by, index
+	}
 }
 
 func modelOf(obj any) modelObj {
@@ -202,20 +217,22 @@ func (g gen) batch(m model) []Mutation {
 		if g.r.IntN(5) == 0 {
 			version = uint64(g.r.IntN(3))
 		}
+		// Most writes are the control loops' own, attributed to no one.
+		who := g.pick("", "", "alice", "bob")
 		if t == TableTasks && g.r.IntN(3) == 0 {
-			muts = append(muts, SetTaskStatus(id, g.pick("n1", "n2"), g.status()))
+			muts = append(muts, by(who, SetTaskStatus(id, g.pick("n1", "n2"), g.status())))
 			continue
 		}
 		switch g.r.IntN(3) {
 		case 0:
-			muts = append(muts, Create(g.object(t, id)))
+			muts = append(muts, by(who, Create(g.object(t, id))))
 		case 1:
-			muts = append(muts, Update(g.object(t, id), version))
+			muts = append(muts, by(who, Update(g.object(t, id), version)))
 		default:
 			if g.r.IntN(2) == 0 {
 				version = 0
 			}
-			muts = append(muts, Delete(t, id, version))
+			muts = append(muts, by(who, Delete(t, id, version)))
 		}
 	}
 	return muts
@@ -235,6 +252,10 @@ func checkAgainst(t *testing.T, s *Store, m model) {
 				r := raw.(*record)
 				o := modelOf(r.obj)
 				o.version = r.version
+				o.writer, o.writerVersion = r.writer.By, r.writer.Version
+				if r.writer.By != "" && !r.writer.At.Equal(at(r.writer.Version)) {
+					return fmt.Errorf("%s %s: writer at %v, not its entry's time %v", tb, r.id, r.writer.At, at(r.writer.Version))
+				}
 				got[r.id] = o
 			}
 			want := m[tb]
@@ -243,7 +264,8 @@ func checkAgainst(t *testing.T, s *Store, m model) {
 			}
 			if !maps.EqualFunc(got, want, func(a, b modelObj) bool {
 				return a.name == b.name && a.version == b.version && slices.Equal(a.refs, b.refs) &&
-					a.node == b.node && a.state == b.state && a.msg == b.msg && a.status.Equal(b.status)
+					a.node == b.node && a.state == b.state && a.msg == b.msg && a.status.Equal(b.status) &&
+					a.writer == b.writer && a.writerVersion == b.writerVersion
 			}) {
 				return fmt.Errorf("%s: store holds %v, model %v", tb, got, want)
 			}

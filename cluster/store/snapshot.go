@@ -13,7 +13,13 @@ import (
 
 // snapshotFormat names the encoding Save writes, so that a later format can
 // be told apart (and refused by an older binary) rather than misread.
-const snapshotFormat = "swarmops-store/1"
+// Format 2 added each record's writer; Restore still reads format 1, whose
+// records have none. An older binary refuses format 2 rather than restore
+// a state without writers that its peers hold with them.
+const (
+	snapshotFormat   = "swarmops-store/2"
+	snapshotFormatV1 = "swarmops-store/1"
+)
 
 // A snapshot is a stream of JSON values, one a line: a header, one line per
 // object (tables in a fixed order, objects in ID order) and a trailer with
@@ -31,6 +37,8 @@ type snapRecord struct {
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 	Object  any       `json:"object"`
+	// Writer is left out for objects nobody wrote on someone's behalf.
+	Writer *snapWriter `json:"writer,omitempty"`
 }
 
 // snapLine is how Restore reads the lines after the header: a record, or
@@ -42,6 +50,7 @@ type snapLine struct {
 	Created time.Time       `json:"created"`
 	Updated time.Time       `json:"updated"`
 	Object  json.RawMessage `json:"object"`
+	Writer  *snapWriter     `json:"writer"`
 	End     bool            `json:"end"`
 	Count   int             `json:"count"`
 }
@@ -88,7 +97,7 @@ func writeSnapshot(w io.Writer, txn *memdb.Txn, index uint64) error {
 		}
 		for raw := it.Next(); raw != nil; raw = it.Next() {
 			r := raw.(*record)
-			line := snapRecord{Table: t, ID: r.id, Version: r.version, Created: r.created, Updated: r.updated, Object: r.obj}
+			line := snapRecord{Table: t, ID: r.id, Version: r.version, Created: r.created, Updated: r.updated, Object: r.obj, Writer: r.writer.toSnap()}
 			if err := enc.Encode(line); err != nil {
 				return fmt.Errorf("save store: %s %s: %w", kind(t), r.id, err)
 			}
@@ -130,8 +139,8 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, 0, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
-	if h.Format != snapshotFormat {
-		return nil, 0, fmt.Errorf("%w: format %q, want %q", ErrMalformed, h.Format, snapshotFormat)
+	if h.Format != snapshotFormat && h.Format != snapshotFormatV1 {
+		return nil, 0, fmt.Errorf("%w: format %q, want %q or %q", ErrMalformed, h.Format, snapshotFormat, snapshotFormatV1)
 	}
 	db := newDB()
 	txn := db.Txn(true)
@@ -198,7 +207,11 @@ func restoreRecord(txn *memdb.Txn, index uint64, line snapLine) error {
 	if err := checkName(txn, t, line.ID, obj); err != nil {
 		return err
 	}
+	writer, err := restoreWriter(line.Writer, line.Version)
+	if err != nil {
+		return err
+	}
 	created, updated := line.Created.UTC(), line.Updated.UTC()
 	t.stamp(obj, line.Version, created, updated)
-	return txn.Insert(string(t.name), &record{id: line.ID, version: line.Version, created: created, updated: updated, obj: obj})
+	return txn.Insert(string(t.name), &record{id: line.ID, version: line.Version, created: created, updated: updated, obj: obj, writer: writer})
 }

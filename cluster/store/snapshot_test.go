@@ -124,7 +124,7 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 	cases := map[string]string{
 		"empty":                 "",
 		"not JSON":              "hello\n",
-		"other format":          strings.Replace(good, "swarmops-store/1", "swarmops-store/9", 1),
+		"other format":          strings.Replace(good, "swarmops-store/2", "swarmops-store/9", 1),
 		"no trailer":            join(append([]string{header}, records...)...),
 		"trailer miscounts":     join(append(append([]string{header}, records[1:]...), trailer)...),
 		"data after trailer":    good + `{"table":"nodes"}` + "\n",

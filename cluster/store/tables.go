@@ -55,6 +55,8 @@ type record struct {
 	created time.Time
 	updated time.Time
 	obj     any
+	// writer is who last changed the object on someone's behalf.
+	writer Writer
 }
 
 // table describes one table: how to decode, identify, name and stamp its

@@ -106,7 +106,7 @@ func setTaskStatus(txn *memdb.Txn, t *table, index uint64, at time.Time, m Mutat
 	// place, as for every object the store holds.
 	next := *cur
 	next.Status = rep.Status
-	rec := &record{id: old.id, version: index, created: old.created, updated: at, obj: &next}
+	rec := &record{id: old.id, version: index, created: old.created, updated: at, obj: &next, writer: nextWriter(old, m, index, at)}
 	t.stamp(&next, rec.version, rec.created, rec.updated)
 	if err := txn.Insert(string(t.name), rec); err != nil {
 		return nil, err

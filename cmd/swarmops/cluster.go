@@ -79,9 +79,11 @@ func newInitCmd() *cobra.Command {
 		debug                                bool
 		tuning                               raftTuning
 		agentOpts                            agentOptions
+		repo                                 repoOptions
+		webhookAddr                          string
 	)
 	cmd := &cobra.Command{
-		Use:   "init --advertise-addr HOST:PORT",
+		Use:   "init --advertise-addr HOST:PORT [--git URL [--branch B] [--path P]]",
 		Short: "Create a cluster with this node as its first manager, and run it",
 		Long: `Init creates a cluster in an empty data directory: a CA, this node's
 certificate, the worker and manager join tokens, and a client certificate for
@@ -106,6 +108,16 @@ the CLI. It then runs the manager in the foreground until SIGTERM.`,
 				m.Shutdown(context.Background())
 				return err
 			}
+			if repo.url != "" {
+				if err := setRepoInProcess(cmd.Context(), m, repo); err != nil {
+					m.Shutdown(context.Background())
+					return err
+				}
+			}
+			if err := serveWebhooks(cmd.Context(), webhookAddr, m, log); err != nil {
+				m.Shutdown(context.Background())
+				return err
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Swarm initialized: current node (%s) is now a manager.\n\n", m.Identity().NodeID)
 			fmt.Fprintf(out, "To add a worker to this swarm, run the following command:\n\n")
@@ -120,17 +132,20 @@ the CLI. It then runs the manager in the foreground until SIGTERM.`,
 	cmd.Flags().StringVar(&listen, "listen-addr", "", "address to bind (default: the advertise address)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	cmd.Flags().StringVar(&webhookAddr, "webhook-addr", "", "HOST:PORT to receive git webhooks on (plain HTTP)")
 	tuning.addFlags(cmd)
 	agentOpts.addFlags(cmd)
+	repo.addFlags(cmd)
 	return cmd
 }
 
 func newDaemonCmd() *cobra.Command {
 	var (
-		dataDir   string
-		debug     bool
-		tuning    raftTuning
-		agentOpts agentOptions
+		dataDir     string
+		debug       bool
+		tuning      raftTuning
+		agentOpts   agentOptions
+		webhookAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -149,11 +164,16 @@ func newDaemonCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := serveWebhooks(cmd.Context(), webhookAddr, m, log); err != nil {
+				m.Shutdown(context.Background())
+				return err
+			}
 			return untilSignal(cmd.Context(), m, log)
 		},
 	}
 	addDataDirFlag(cmd, &dataDir)
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	cmd.Flags().StringVar(&webhookAddr, "webhook-addr", "", "HOST:PORT to receive git webhooks on (plain HTTP)")
 	tuning.addFlags(cmd)
 	agentOpts.addFlags(cmd)
 	return cmd
@@ -196,7 +216,7 @@ func newEnvCmd() *cobra.Command {
 }
 
 func managerConfig(dataDir string, log *slog.Logger, tuning raftTuning, agent agentOptions) manager.Config {
-	return manager.Config{DataDir: dataDir, Logger: log, Agent: nodeAgent(dataDir, agent, log), HeartbeatPeriod: tuning.heartbeatPeriod, Timeouts: raftnode.Timeouts{
+	return manager.Config{DataDir: dataDir, Logger: log, Agent: nodeAgent(dataDir, agent, log), GitOps: gitopsHook, HeartbeatPeriod: tuning.heartbeatPeriod, Timeouts: raftnode.Timeouts{
 		SnapshotThreshold: tuning.snapshotThreshold,
 		SnapshotInterval:  tuning.snapshotInterval,
 		TrailingLogs:      tuning.trailingLogs,

@@ -35,7 +35,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newStackCmd(), newPlanCmd(), newInitCmd(), newJoinCmd(), newDaemonCmd(), newEnvCmd(), newJoinTokenCmd())
+	root.AddCommand(newStackCmd(), newPlanCmd(), newInitCmd(), newJoinCmd(), newDaemonCmd(), newEnvCmd(), newJoinTokenCmd(),
+		newStatusCmd(), newSyncCmd(), newRepoCmd(), newUpCmd())
 	return root
 }
 

@@ -20,6 +20,7 @@ func newStackCmd() *cobra.Command {
 		Short: "Work with stacks",
 	}
 	cmd.AddCommand(newStackConvertCmd())
+	cmd.AddCommand(stackOpsCmds()...)
 	return cmd
 }
 

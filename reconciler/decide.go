@@ -1,0 +1,360 @@
+package reconciler
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/stackspec"
+)
+
+// Rendered is one stack as one commit renders it.
+type Rendered struct {
+	Source StackSource
+	// Revision carries the commit and, when the stack rendered, the digest.
+	Revision api.Revision
+	// Spec is nil when the stack failed to render; Err says why.
+	Spec *api.StackSpec
+	Err  error
+}
+
+// Live is what the cluster runs of one stack.
+type Live struct {
+	// Spec is the stack's objects as stackstate.Stack reads them.
+	Spec *api.StackSpec
+	// Services holds the state of each of the stack's services, by name.
+	Services map[string]LiveService
+}
+
+// LiveService is a running service's state as the reconciler judges it.
+type LiveService struct {
+	ID      string
+	Version uint64
+	// Running counts tasks that run; Desired those the service asks for.
+	Running, Desired uint64
+	// Dirty counts running tasks of an older spec.
+	Dirty  uint64
+	Update *swarm.UpdateStatus
+	// By and At name the last API write to the service (store.Writer).
+	By string
+	At time.Time
+}
+
+// Converged reports whether the service runs what it asks for and no
+// rollout is under way.
+func (s LiveService) Converged() bool {
+	if s.Running != s.Desired || s.Dirty > 0 {
+		return false
+	}
+	return s.Update == nil || !rollingOut(s.Update.State)
+}
+
+func rollingOut(st swarm.UpdateState) bool {
+	return st == swarm.UpdateStateUpdating || st == swarm.UpdateStateRollbackStarted
+}
+
+func rolledBack(st swarm.UpdateState) bool {
+	return st == swarm.UpdateStateRollbackStarted || st == swarm.UpdateStateRollbackCompleted || st == swarm.UpdateStateRollbackPaused
+}
+
+// StackInput is everything Decide knows of one stack.
+type StackInput struct {
+	Name string
+	// Record is the stack's record; nil when the reconciler never saw it.
+	Record *api.Stack
+	// Desired is what the branch head renders; nil when the stack is not in
+	// the repository (or no head is known yet).
+	Desired *Rendered
+	// Pinned renders Record.Pin's revision, and LastGood Record.Applied's,
+	// when the shell could (nil otherwise).
+	Pinned, LastGood *Rendered
+	Live             Live
+	// Head is the branch head commit ("" when unknown).
+	Head string
+	// Window is the sync windows' verdict now; Force overrides it (a
+	// `swarmops sync --force`).
+	Window WindowState
+	Force  bool
+	// PruneRefused is set when applying the head would remove every stack
+	// and the repository does not allow it.
+	PruneRefused bool
+	Now          time.Time
+}
+
+// Action is what the shell does for one stack.
+type Action struct {
+	// Record is the stack's new record; nil leaves it as it is.
+	Record *api.Stack
+	// Apply, when set, is the rendering the shell converges the stack's
+	// objects toward (in depends_on order, as far as the dependencies
+	// allow this step).
+	Apply *Rendered
+	// Remove removes every object of the stack and its record.
+	Remove bool
+}
+
+// Decide is the reconciler's pure core for one stack: given its record,
+// what git renders, what runs and the time, it says what to record and
+// whether to apply, remove or wait. It never applies a stack that failed
+// to render, a quarantined revision (unless retried), or outside a sync
+// window (unless forced).
+func Decide(in StackInput) Action {
+	rec := cloneRecord(in.Record, in.Name)
+	target, trigger := in.Desired, "git"
+	if rec.Pin != nil {
+		switch {
+		case rec.Pin.BranchHead == "":
+			rec.Pin.BranchHead = in.Head
+		case in.Head != "" && in.Head != rec.Pin.BranchHead:
+			rec.Pin = nil // the branch moved on: git leads again
+		}
+	}
+	if rec.Pin != nil {
+		target, trigger = in.Pinned, "rollback"
+		if target == nil {
+			return settle(in.Record, rec, api.StackSuspended, fmt.Sprintf("pinned at %s, which cannot be read from the repository; `swarmops stack resume %s` follows the branch again", short(rec.Pin.Revision.Commit), in.Name), nil)
+		}
+	}
+	if target == nil {
+		return removal(in, rec)
+	}
+	if target.Err != nil {
+		rev := target.Revision
+		rev.Time = in.Now
+		rec.LastAttempted = &rev
+		return settle(in.Record, rec, api.StackFailed, target.Err.Error(), nil)
+	}
+	rec.Source, rec.Files, rec.Options = target.Source.Dir, target.Source.Files, target.Source.Options
+	rev := target.Revision
+	if in.PruneRefused {
+		return settle(in.Record, rec, api.StackOutOfSync, "the head removes every stack; nothing is applied until swarmops.yaml sets allow_prune_all: true", nil)
+	}
+	if rec.Status == api.StackProgressing && rec.LastAttempted != nil && rec.LastAttempted.Digest == rev.Digest {
+		return follow(in, rec, target)
+	}
+	if rec.Applied != nil && rec.Applied.Digest == rev.Digest {
+		return steady(in, rec, target)
+	}
+	if isQuarantined(rec, rev.Digest) && rec.Retry != rev.Digest {
+		q := quarantined(rec, rev.Digest)
+		msg := fmt.Sprintf("revision %s is quarantined: its rollout rolled back at %s; push a fix, or `swarmops stack retry %s`", short(rev.Commit), q.Time.UTC().Format(time.RFC3339), in.Name)
+		var apply *Rendered
+		if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
+			apply = in.LastGood
+		}
+		return settle(in.Record, rec, api.StackDegraded, msg, apply)
+	}
+	if !in.Window.Open && !in.Force {
+		return settle(in.Record, rec, api.StackOutOfSync, "waiting for a sync window: "+in.Window.Reason, nil)
+	}
+	return start(in, rec, target, trigger)
+}
+
+// start begins a deployment of target.
+func start(in StackInput, rec *api.Stack, target *Rendered, trigger string) Action {
+	rev := target.Revision
+	rev.Time = in.Now
+	if rec.Retry == rev.Digest {
+		trigger = "retry"
+		rec.Quarantined = slices.DeleteFunc(rec.Quarantined, func(q api.Revision) bool { return q.Digest == rev.Digest })
+	}
+	rec.Retry = ""
+	if len(rec.History) > 0 && rec.History[0].Outcome == api.OutcomeProgressing {
+		rec.History[0].Outcome = api.OutcomeSuperseded
+		rec.History[0].Finished = in.Now
+		rec.History[0].Detail = "superseded by " + short(rev.Commit)
+	}
+	rec.History = append([]api.Deployment{{Revision: rev, Trigger: trigger, Outcome: api.OutcomeProgressing}}, rec.History...)
+	if len(rec.History) > api.HistoryLimit {
+		rec.History = rec.History[:api.HistoryLimit]
+	}
+	rec.LastAttempted = &rev
+	rec.Inventory = inventoryOf(target.Spec)
+	rec.Status = api.StackProgressing
+	rec.Message = "applying " + short(rev.Commit)
+	return Action{Record: rec, Apply: target}
+}
+
+// follow watches a deployment in flight: it goes on converging until every
+// service runs the new spec, or records how the rollout failed.
+func follow(in StackInput, rec *api.Stack, target *Rendered) Action {
+	started := rec.LastAttempted.Time
+	for _, name := range sortedKeys(target.Spec.Services) {
+		ls, ok := in.Live.Services[name]
+		if !ok || ls.Update == nil || ls.Update.StartedAt == nil || ls.Update.StartedAt.Before(started) {
+			continue
+		}
+		switch st := ls.Update.State; {
+		case rolledBack(st):
+			msg := fmt.Sprintf("service %s rolled back: %s", name, ls.Update.Message)
+			finish(rec, api.OutcomeRolledBack, msg, in.Now)
+			q := *rec.LastAttempted
+			q.Time = in.Now
+			rec.Quarantined = append([]api.Revision{q}, slices.DeleteFunc(rec.Quarantined, func(r api.Revision) bool { return r.Digest == q.Digest })...)
+			if len(rec.Quarantined) > api.HistoryLimit {
+				rec.Quarantined = rec.Quarantined[:api.HistoryLimit]
+			}
+			var apply *Rendered
+			if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
+				apply = in.LastGood
+				msg += "; the whole stack goes back to " + short(in.LastGood.Revision.Commit)
+			}
+			return settle(in.Record, rec, api.StackDegraded, msg, apply)
+		case st == swarm.UpdateStatePaused:
+			msg := fmt.Sprintf("the update of service %s is paused: %s", name, ls.Update.Message)
+			finish(rec, api.OutcomePaused, msg, in.Now)
+			return settle(in.Record, rec, api.StackDegraded, msg, nil)
+		}
+	}
+	pending := stackspec.Diff(target.Spec, in.Live.Spec)
+	var waiting []string
+	for _, name := range sortedKeys(target.Spec.Services) {
+		if ls, ok := in.Live.Services[name]; !ok || !ls.Converged() {
+			waiting = append(waiting, name)
+		}
+	}
+	if pending.Empty() && len(waiting) == 0 {
+		rev := *rec.LastAttempted
+		rec.Applied = &rev
+		finish(rec, api.OutcomeSucceeded, "", in.Now)
+		status := api.StackSynced
+		if rec.Pin != nil {
+			status = api.StackSuspended
+		}
+		return settle(in.Record, rec, status, pinMessage(rec), nil)
+	}
+	msg := fmt.Sprintf("rolling out %s", short(rec.LastAttempted.Commit))
+	if len(waiting) > 0 {
+		msg += "; waiting for " + strings.Join(waiting, ", ")
+	}
+	rec.Message = msg
+	return Action{Record: changed(in.Record, rec), Apply: target}
+}
+
+// steady handles a stack whose target is what is applied: it records a
+// newer commit that renders the same, heals hand changes when asked to,
+// and clears a Degraded or Failed status left by an earlier revision.
+func steady(in StackInput, rec *api.Stack, target *Rendered) Action {
+	if rec.Applied.Commit != target.Revision.Commit {
+		rev := *rec.Applied
+		rev.Commit, rev.Message = target.Revision.Commit, target.Revision.Message
+		rec.Applied = &rev
+	}
+	status := api.StackSynced
+	if rec.Pin != nil {
+		status = api.StackSuspended
+	}
+	var apply *Rendered
+	if rec.Options.SelfHeal && !stackspec.Diff(target.Spec, in.Live.Spec).Empty() && (in.Window.Open || in.Force) && !anyRollingOut(in.Live) {
+		apply = target
+	}
+	return settle(in.Record, rec, status, pinMessage(rec), apply)
+}
+
+// removal handles a stack the repository no longer has.
+func removal(in StackInput, rec *api.Stack) Action {
+	if in.Record == nil {
+		return Action{}
+	}
+	switch {
+	case in.PruneRefused:
+		return settle(in.Record, rec, api.StackOutOfSync, "removed from the repository, as every other stack: not pruned unless swarmops.yaml sets allow_prune_all: true", nil)
+	case !rec.Options.Prune:
+		return settle(in.Record, rec, api.StackOutOfSync, fmt.Sprintf("removed from the repository; kept, since the stack was applied without prune: true (set it in swarmops.yaml before removing a stack, or remove it with `docker stack rm %s`)", in.Name), nil)
+	case !in.Window.Open && !in.Force:
+		return settle(in.Record, rec, api.StackOutOfSync, "removed from the repository; waiting for a sync window to prune it: "+in.Window.Reason, nil)
+	}
+	return Action{Remove: true}
+}
+
+// settle sets status and message and returns the record if it changed.
+func settle(old, rec *api.Stack, status api.StackStatus, msg string, apply *Rendered) Action {
+	rec.Status, rec.Message = status, msg
+	return Action{Record: changed(old, rec), Apply: apply}
+}
+
+// finish closes the deployment in flight.
+func finish(rec *api.Stack, outcome, msg string, now time.Time) {
+	if len(rec.History) > 0 && rec.History[0].Outcome == api.OutcomeProgressing {
+		rec.History[0].Outcome, rec.History[0].Detail, rec.History[0].Finished = outcome, msg, now
+	}
+}
+
+// cloneRecord is a deep copy of rec to change, or a new record for name.
+func cloneRecord(rec *api.Stack, name string) *api.Stack {
+	if rec == nil {
+		return &api.Stack{Name: name, Status: api.StackOutOfSync}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		panic(fmt.Sprintf("reconciler: marshal stack record: %v", err))
+	}
+	out := new(api.Stack)
+	if err := json.Unmarshal(b, out); err != nil {
+		panic(fmt.Sprintf("reconciler: unmarshal stack record: %v", err))
+	}
+	return out
+}
+
+// changed is rec when it differs from old, else nil.
+func changed(old, rec *api.Stack) *api.Stack {
+	if old == nil {
+		return rec
+	}
+	a, _ := json.Marshal(old)
+	b, _ := json.Marshal(rec)
+	if bytes.Equal(a, b) {
+		return nil
+	}
+	return rec
+}
+
+func anyRollingOut(l Live) bool {
+	for _, s := range l.Services {
+		if s.Update != nil && rollingOut(s.Update.State) {
+			return true
+		}
+	}
+	return false
+}
+
+func pinMessage(rec *api.Stack) string {
+	if rec.Pin == nil {
+		return ""
+	}
+	return fmt.Sprintf("held at %s by `swarmops stack rollback`; syncing resumes when the branch moves or with `swarmops stack resume %s`", short(rec.Pin.Revision.Commit), rec.Name)
+}
+
+func isQuarantined(rec *api.Stack, digest string) bool { return quarantined(rec, digest) != nil }
+
+func quarantined(rec *api.Stack, digest string) *api.Revision {
+	for i := range rec.Quarantined {
+		if rec.Quarantined[i].Digest == digest {
+			return &rec.Quarantined[i]
+		}
+	}
+	return nil
+}
+
+// short is a commit's abbreviation, as git prints it.
+func short(commit string) string {
+	if len(commit) > 7 {
+		return commit[:7]
+	}
+	return commit
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

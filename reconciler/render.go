@@ -1,0 +1,123 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+
+	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/deploy"
+	"github.com/swarmops/swarmops/stackspec"
+)
+
+// Snapshot is a whole commit rendered: every stack it holds, and the
+// repository-wide settings of its swarmops.yaml.
+type Snapshot struct {
+	Commit  string
+	Message string
+	Layout  *Layout
+	// Err is a problem with the repository as a whole (an invalid
+	// swarmops.yaml, a layout that does not resolve): no stack renders.
+	Err    error
+	Stacks map[string]*Rendered
+}
+
+// RenderDir renders every stack of the checkout in dir (the repository's
+// root; path is the configured stack directory inside it). Stacks render
+// independently: one that fails carries its error and the others are
+// unaffected. Variables come from the stacks' env files only, never the
+// manager's environment.
+func RenderDir(ctx context.Context, dir, path, commit, message string, ids []age.Identity) *Snapshot {
+	snap := &Snapshot{Commit: commit, Message: message, Stacks: map[string]*Rendered{}}
+	root := filepath.Join(dir, filepath.FromSlash(path))
+	layout, err := LoadLayout(os.DirFS(root), ".")
+	if err != nil {
+		snap.Err = err
+		return snap
+	}
+	snap.Layout = layout
+	for _, src := range layout.Stacks {
+		r := &Rendered{Source: src, Revision: api.Revision{Commit: commit, Message: message}}
+		r.Spec, r.Err = RenderStack(ctx, root, src, ids)
+		if r.Err != nil {
+			r.Err = inRepo(r.Err, dir)
+		}
+		if r.Err == nil {
+			r.Revision.Digest = stackspec.DigestStack(r.Spec)
+		}
+		snap.Stacks[src.Name] = r
+	}
+	return snap
+}
+
+// RenderStack loads, converts and finishes one stack of the tree at root:
+// secret and config names versioned by their content in git, age-encrypted
+// secrets decrypted, and automatic rollback set on its services unless the stack
+// turns it off.
+func RenderStack(ctx context.Context, root string, src StackSource, ids []age.Identity) (*api.StackSpec, error) {
+	abs := func(paths []string) []string {
+		if len(paths) == 0 {
+			return nil // stackspec then reads .env beside the first file
+		}
+		out := make([]string, len(paths))
+		for i, p := range paths {
+			out[i] = filepath.Join(root, filepath.FromSlash(p))
+		}
+		return out
+	}
+	loaded, err := stackspec.Load(ctx, stackspec.Options{
+		Files:      abs(src.Files),
+		Namespace:  src.Name,
+		WorkingDir: filepath.Join(root, filepath.FromSlash(src.Dir)),
+		EnvFiles:   abs(src.EnvFiles),
+		Environ:    map[string]string{},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stack %s: %w", src.Name, err)
+	}
+	spec, err := stackspec.Convert(loaded)
+	if err != nil {
+		return nil, fmt.Errorf("stack %s: %w", src.Name, err)
+	}
+	// Names are versioned by the content in git, before decryption: a hash
+	// of a short plaintext in a secret's name could be brute-forced by
+	// anyone who may list secrets. Re-encrypting a file renames it.
+	VersionNames(spec)
+	if err := DecryptStack(spec, ids); err != nil {
+		return nil, fmt.Errorf("stack %s: %w", src.Name, err)
+	}
+	if src.Options.AutoRollbackOn() {
+		for name, svc := range spec.Services {
+			if _, set := svc.Labels[deploy.LabelAutoRollback]; set {
+				continue
+			}
+			labels := make(map[string]string, len(svc.Labels)+1)
+			for k, v := range svc.Labels {
+				labels[k] = v
+			}
+			labels[deploy.LabelAutoRollback] = "true"
+			svc.Labels = labels
+			spec.Services[name] = svc
+		}
+	}
+	return spec, nil
+}
+
+// repoError is a render error whose file names are relative to the
+// repository, as its users know them, not to the manager's checkout.
+type repoError struct {
+	msg string
+	err error
+}
+
+func (e *repoError) Error() string { return e.msg }
+func (e *repoError) Unwrap() error { return e.err }
+
+func inRepo(err error, dir string) error {
+	prefix := filepath.Clean(dir) + string(filepath.Separator)
+	return &repoError{msg: strings.ReplaceAll(err.Error(), prefix, ""), err: err}
+}

@@ -1,0 +1,204 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/cluster/store"
+	"github.com/swarmops/swarmops/stackspec"
+)
+
+// steps moves every stack one step: Decide, then write the record before
+// touching the cluster (so a new leader finds the deployment already
+// recorded and follows it instead of starting another), then converge.
+func (r *Reconciler) steps(ctx context.Context, reqs syncRequests) ([]api.StackReport, error) {
+	snap := r.snap
+	var repoErr error
+	if snap.Err != nil {
+		repoErr = fmt.Errorf("commit %s: %w; nothing is applied until it is fixed", short(snap.Commit), snap.Err)
+	}
+	records, lives, err := r.readState(snap)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for name := range snap.Stacks {
+		names[name] = true
+	}
+	for name := range records {
+		names[name] = true
+	}
+	pruneRefused := snap.Err == nil && len(snap.Stacks) == 0 && len(records) > 0 && !snap.Layout.AllowPruneAll
+	if pruneRefused {
+		repoErr = fmt.Errorf("commit %s removes every stack; nothing is removed unless swarmops.yaml sets allow_prune_all: true", short(snap.Commit))
+	}
+	var reports []api.StackReport
+	now := r.cfg.Now()
+	for _, name := range sortedKeys(names) {
+		rec := records[name]
+		in := StackInput{
+			Name: name, Record: rec, Live: lives[name], Head: snap.Commit, Now: now,
+			Force:        reqs.force || reqs.forceFor[name],
+			PruneRefused: pruneRefused,
+		}
+		if snap.Err == nil {
+			in.Desired = snap.Stacks[name]
+		} else if rec == nil {
+			continue
+		}
+		in.Window = r.window(snap, in.Desired, rec)
+		if rec != nil && rec.Pin != nil {
+			in.Pinned = r.renderStack(ctx, rec.Pin.Revision.Commit, name)
+		}
+		if rec != nil && rec.Applied != nil && rec.Options.RollbackStack {
+			in.LastGood = r.renderStack(ctx, rec.Applied.Commit, name)
+		}
+		if snap.Err != nil {
+			// A broken swarmops.yaml changes nothing: follow what is in
+			// flight toward what is recorded, start nothing new.
+			in.Desired = r.recorded(ctx, rec, name)
+		}
+		act := Decide(in)
+		if err := r.act(ctx, name, rec, act, lives[name]); err != nil {
+			r.applyErr[name] = err
+			r.log.Warn("stack step failed; retrying on the next pass", "stack", name, "err", err)
+		} else {
+			delete(r.applyErr, name)
+		}
+		if act.Remove {
+			continue
+		}
+		view := rec
+		if act.Record != nil {
+			view = act.Record
+		}
+		reports = append(reports, r.stackReport(ctx, name, view, in, lives[name]))
+	}
+	return reports, repoErr
+}
+
+// recorded is the rendering of what rec last attempted, for following a
+// deployment while the head cannot be read.
+func (r *Reconciler) recorded(ctx context.Context, rec *api.Stack, name string) *Rendered {
+	if rec == nil || rec.LastAttempted == nil {
+		return nil
+	}
+	return r.renderStack(ctx, rec.LastAttempted.Commit, name)
+}
+
+// renderStack renders one stack at commit (nil when it cannot).
+func (r *Reconciler) renderStack(ctx context.Context, commit, name string) *Rendered {
+	if commit == "" {
+		return nil
+	}
+	var path string
+	_ = r.cfg.Store.View(func(tx store.ReadTx) error {
+		if c, err := tx.Cluster(); err == nil && c.Source != nil {
+			path = c.Source.Path
+		}
+		return nil
+	})
+	s, err := r.render(ctx, commit, path)
+	if err != nil {
+		r.log.Warn("render an earlier revision", "commit", short(commit), "err", err)
+		return nil
+	}
+	return s.Stacks[name]
+}
+
+func (r *Reconciler) window(snap *Snapshot, desired *Rendered, rec *api.Stack) WindowState {
+	var global, own []api.SyncWindow
+	if snap.Layout != nil {
+		global = snap.Layout.Windows
+	}
+	switch {
+	case desired != nil:
+		own = desired.Source.Options.Windows
+	case rec != nil:
+		own = rec.Options.Windows
+	}
+	return CheckWindows(global, own, r.cfg.Now())
+}
+
+// readState reads every stack's record and what runs of it.
+func (r *Reconciler) readState(snap *Snapshot) (map[string]*api.Stack, map[string]Live, error) {
+	records := map[string]*api.Stack{}
+	lives := map[string]Live{}
+	err := r.cfg.Store.View(func(tx store.ReadTx) error {
+		stacks, err := tx.Stacks()
+		if err != nil {
+			return err
+		}
+		for _, st := range stacks {
+			records[st.Name] = st
+		}
+		names := slices.Collect(func(yield func(string) bool) {
+			for n := range snap.Stacks {
+				if !yield(n) {
+					return
+				}
+			}
+			for n := range records {
+				if !yield(n) {
+					return
+				}
+			}
+		})
+		for _, name := range names {
+			if lives[name], err = readLive(tx, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return records, lives, err
+}
+
+// act carries one Action out.
+func (r *Reconciler) act(ctx context.Context, name string, old *api.Stack, act Action, live Live) error {
+	w := r.cfg.Writer
+	if act.Remove {
+		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live)
+		if err != nil {
+			return err
+		}
+		if step.Applied == 0 && emptyLive(live) {
+			r.log.Info("stack pruned: it left the repository", "stack", name)
+			return w.RemoveStack(ctx, name)
+		}
+		return nil
+	}
+	if act.Record != nil {
+		if old != nil {
+			act.Record.ID, act.Record.Version = old.ID, old.Version
+		}
+		if err := w.PutStack(ctx, act.Record); err != nil {
+			return err
+		}
+		if old == nil || old.Status != act.Record.Status {
+			r.log.Info("stack status", "stack", name, "status", string(act.Record.Status), "message", act.Record.Message)
+		}
+	}
+	if act.Apply == nil || act.Apply.Spec == nil {
+		return nil
+	}
+	step, err := converge(ctx, w, act.Apply.Spec, live)
+	if step.Applied > 0 {
+		for _, ch := range stackspecDiff(act.Apply.Spec, live).Changes {
+			r.log.Debug("change", "kind", string(ch.Kind), "name", ch.Name, "action", string(ch.Action), "fields", fmt.Sprint(ch.Fields))
+		}
+		r.log.Info("stack applied", "stack", name, "commit", short(act.Apply.Revision.Commit), "changes", step.Applied, "waiting", step.Waiting)
+	}
+	return err
+}
+
+func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {
+	return stackspec.Diff(target, live.Spec)
+}
+
+func emptyLive(l Live) bool {
+	s := l.Spec
+	return s == nil || len(s.Services)+len(s.Networks)+len(s.Secrets)+len(s.Configs) == 0
+}
