@@ -27,7 +27,8 @@ FUZZ_TARGETS = \
 	./cluster/apiserver:FuzzDecodeFilters:150000x \
 	./cluster/apiserver:FuzzDecodeWrites:10000x \
 	./cluster/store:FuzzApply:3000x \
-	./cluster/ca:FuzzParseToken:300000x
+	./cluster/ca:FuzzParseToken:300000x \
+	./reconciler:FuzzVerifyWebhook:60000x
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

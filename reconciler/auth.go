@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net/url"
-	"strings"
 )
 
 // fingerprint identifies credentials without holding them, so a change of
@@ -18,14 +16,4 @@ func fingerprint(a Auth) string {
 
 // RedactURL is a repository URL without the user information it may carry
 // ("https://user:token@host/repo" -> "https://host/repo").
-func RedactURL(raw string) string {
-	if !strings.Contains(raw, "://") {
-		return raw // a local path, or scp-like git@host:path: nothing secret
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	u.User = nil
-	return u.String()
-}
+func RedactURL(raw string) string { return stripUserinfo(raw) }

@@ -63,7 +63,7 @@ type Reconciler struct {
 	pollErr  error
 	snap     *Snapshot
 	renders  map[string]*Snapshot
-	applyErr map[string]error
+	stepper  *Stepper
 }
 
 type syncRequests struct {
@@ -81,7 +81,9 @@ func New(cfg Config) *Reconciler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), renders: map[string]*Snapshot{}, applyErr: map[string]error{}}
+	r := &Reconciler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), renders: map[string]*Snapshot{}}
+	r.stepper = &Stepper{Store: cfg.Store, Writer: cfg.Writer, Now: cfg.Now, Logger: cfg.Logger, Render: r.renderStack}
+	return r
 }
 
 // Sync asks for a poll and a pass now: for one stack, or every stack when
@@ -187,7 +189,7 @@ func (r *Reconciler) pass(ctx context.Context, poll bool, reqs syncRequests) tim
 		r.publish(rep, nil)
 		return interval
 	}
-	stacks, err := r.steps(ctx, reqs)
+	stacks, err := r.stepper.Step(ctx, r.snap, reqs.force, reqs.forceFor)
 	if err != nil {
 		rep.Error = err.Error()
 	}
@@ -288,6 +290,26 @@ func (r *Reconciler) render(ctx context.Context, commit, path string) (*Snapshot
 	}
 	r.renders[commit] = s
 	return s, nil
+}
+
+// renderStack renders one stack at an earlier commit, for the Stepper.
+func (r *Reconciler) renderStack(ctx context.Context, commit, name string) *Rendered {
+	if r.src == nil {
+		return nil
+	}
+	var path string
+	_ = r.cfg.Store.View(func(tx store.ReadTx) error {
+		if c, err := tx.Cluster(); err == nil && c.Source != nil {
+			path = c.Source.Path
+		}
+		return nil
+	})
+	s, err := r.render(ctx, commit, path)
+	if err != nil {
+		r.log.Warn("render an earlier revision", "commit", short(commit), "err", err)
+		return nil
+	}
+	return s.Stacks[name]
 }
 
 func (r *Reconciler) publish(rep api.Report, stacks []api.StackReport) {

@@ -31,6 +31,21 @@ type Plan struct {
 	Orphans []api.ChangeSet
 }
 
+// Changes reports whether applying the plan would change the cluster.
+func (p *Plan) Changes() bool {
+	for _, s := range p.Stacks {
+		if !s.Changes.Empty() {
+			return true
+		}
+	}
+	for _, o := range p.Orphans {
+		if !o.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
 // Failed reports whether any stack failed to plan.
 func (p *Plan) Failed() bool {
 	for _, s := range p.Stacks {

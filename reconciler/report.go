@@ -10,7 +10,7 @@ import (
 )
 
 // stackReport is what `swarmops status` shows of one stack.
-func (r *Reconciler) stackReport(ctx context.Context, name string, rec *api.Stack, in StackInput, live Live) api.StackReport {
+func (r *Stepper) stackReport(ctx context.Context, name string, rec *api.Stack, in StackInput, live Live) api.StackReport {
 	rep := api.StackReport{Name: name, Head: in.Head, Services: []api.ServiceReport{}}
 	if rec != nil {
 		rep.Status, rep.Message = rec.Status, rec.Message
@@ -42,7 +42,7 @@ func (r *Reconciler) stackReport(ctx context.Context, name string, rec *api.Stac
 }
 
 // appliedSpec is the rendering of what rec has applied.
-func (r *Reconciler) appliedSpec(ctx context.Context, rec *api.Stack, desired *Rendered) *api.StackSpec {
+func (r *Stepper) appliedSpec(ctx context.Context, rec *api.Stack, desired *Rendered) *api.StackSpec {
 	if rec == nil || rec.Applied == nil {
 		return nil
 	}

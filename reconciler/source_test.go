@@ -210,6 +210,23 @@ func TestSourceKeepsTheLastCheckouts(t *testing.T) {
 	}
 }
 
+func TestSourceRepacksItsMirror(t *testing.T) {
+	repo := newTestRepo(t)
+	s := mustSource(t, SourceConfig{URL: repo.dir})
+	var commits []string
+	for i := range maxPacks + 4 {
+		repo.write("n", fmt.Sprint(i))
+		commits = append(commits, repo.commit(fmt.Sprint("commit ", i)))
+		mustCheckout(t, s, commits[i])
+	}
+	if n := len(packCount(t, s.dir)); n > maxPacks {
+		t.Fatalf("the mirror has %d packs after %d fetches, want at most %d", n, len(commits), maxPacks)
+	}
+	for i, c := range commits {
+		assertFile(t, mustCheckout(t, s, c).Dir, "n", fmt.Sprint(i))
+	}
+}
+
 func TestSourceDefaultBranchFollowsRemoteHEAD(t *testing.T) {
 	repo := newTestRepo(t)
 	onMain := repo.commit("on main")

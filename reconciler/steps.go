@@ -3,18 +3,44 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/store"
 	"github.com/swarmops/swarmops/stackspec"
 )
 
-// steps moves every stack one step: Decide, then write the record before
+// Stepper moves every stack of a cluster one step toward a rendered
+// commit. The leader's Reconciler runs one after every poll and store
+// change; the simulation drives one directly.
+type Stepper struct {
+	Store  *store.Store
+	Writer Writer
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Render renders stack name at an earlier commit, for pins, rollbacks
+	// to the last good revision and drift against what is applied; nil
+	// (or a nil result) when it cannot.
+	Render func(ctx context.Context, commit, name string) *Rendered
+
+	applyErr map[string]error
+}
+
+// Step moves every stack one step: Decide, then write the record before
 // touching the cluster (so a new leader finds the deployment already
 // recorded and follows it instead of starting another), then converge.
-func (r *Reconciler) steps(ctx context.Context, reqs syncRequests) ([]api.StackReport, error) {
-	snap := r.snap
+// force lets the step apply outside the sync windows: every stack, or
+// those forceFor names. It returns what `swarmops status` shows, and an
+// error for a problem of the whole commit.
+func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor map[string]bool) ([]api.StackReport, error) {
+	if r.applyErr == nil {
+		r.applyErr = map[string]error{}
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
 	var repoErr error
 	if snap.Err != nil {
 		repoErr = fmt.Errorf("commit %s: %w; nothing is applied until it is fixed", short(snap.Commit), snap.Err)
@@ -35,12 +61,12 @@ func (r *Reconciler) steps(ctx context.Context, reqs syncRequests) ([]api.StackR
 		repoErr = fmt.Errorf("commit %s removes every stack; nothing is removed unless swarmops.yaml sets allow_prune_all: true", short(snap.Commit))
 	}
 	var reports []api.StackReport
-	now := r.cfg.Now()
+	now := r.Now()
 	for _, name := range sortedKeys(names) {
 		rec := records[name]
 		in := StackInput{
 			Name: name, Record: rec, Live: lives[name], Head: snap.Commit, Now: now,
-			Force:        reqs.force || reqs.forceFor[name],
+			Force:        force || forceFor[name],
 			PruneRefused: pruneRefused,
 		}
 		if snap.Err == nil {
@@ -48,7 +74,7 @@ func (r *Reconciler) steps(ctx context.Context, reqs syncRequests) ([]api.StackR
 		} else if rec == nil {
 			continue
 		}
-		in.Window = r.window(snap, in.Desired, rec)
+		in.Window = r.window(snap, in.Desired, rec, now)
 		if rec != nil && rec.Pin != nil {
 			in.Pinned = r.renderStack(ctx, rec.Pin.Revision.Commit, name)
 		}
@@ -63,7 +89,7 @@ func (r *Reconciler) steps(ctx context.Context, reqs syncRequests) ([]api.StackR
 		act := Decide(in)
 		if err := r.act(ctx, name, rec, act, lives[name]); err != nil {
 			r.applyErr[name] = err
-			r.log.Warn("stack step failed; retrying on the next pass", "stack", name, "err", err)
+			r.Logger.Warn("stack step failed; retrying on the next pass", "stack", name, "err", err)
 		} else {
 			delete(r.applyErr, name)
 		}
@@ -81,7 +107,7 @@ func (r *Reconciler) steps(ctx context.Context, reqs syncRequests) ([]api.StackR
 
 // recorded is the rendering of what rec last attempted, for following a
 // deployment while the head cannot be read.
-func (r *Reconciler) recorded(ctx context.Context, rec *api.Stack, name string) *Rendered {
+func (r *Stepper) recorded(ctx context.Context, rec *api.Stack, name string) *Rendered {
 	if rec == nil || rec.LastAttempted == nil {
 		return nil
 	}
@@ -89,26 +115,14 @@ func (r *Reconciler) recorded(ctx context.Context, rec *api.Stack, name string) 
 }
 
 // renderStack renders one stack at commit (nil when it cannot).
-func (r *Reconciler) renderStack(ctx context.Context, commit, name string) *Rendered {
-	if commit == "" {
+func (r *Stepper) renderStack(ctx context.Context, commit, name string) *Rendered {
+	if commit == "" || r.Render == nil {
 		return nil
 	}
-	var path string
-	_ = r.cfg.Store.View(func(tx store.ReadTx) error {
-		if c, err := tx.Cluster(); err == nil && c.Source != nil {
-			path = c.Source.Path
-		}
-		return nil
-	})
-	s, err := r.render(ctx, commit, path)
-	if err != nil {
-		r.log.Warn("render an earlier revision", "commit", short(commit), "err", err)
-		return nil
-	}
-	return s.Stacks[name]
+	return r.Render(ctx, commit, name)
 }
 
-func (r *Reconciler) window(snap *Snapshot, desired *Rendered, rec *api.Stack) WindowState {
+func (r *Stepper) window(snap *Snapshot, desired *Rendered, rec *api.Stack, now time.Time) WindowState {
 	var global, own []api.SyncWindow
 	if snap.Layout != nil {
 		global = snap.Layout.Windows
@@ -119,14 +133,14 @@ func (r *Reconciler) window(snap *Snapshot, desired *Rendered, rec *api.Stack) W
 	case rec != nil:
 		own = rec.Options.Windows
 	}
-	return CheckWindows(global, own, r.cfg.Now())
+	return CheckWindows(global, own, now)
 }
 
 // readState reads every stack's record and what runs of it.
-func (r *Reconciler) readState(snap *Snapshot) (map[string]*api.Stack, map[string]Live, error) {
+func (r *Stepper) readState(snap *Snapshot) (map[string]*api.Stack, map[string]Live, error) {
 	records := map[string]*api.Stack{}
 	lives := map[string]Live{}
-	err := r.cfg.Store.View(func(tx store.ReadTx) error {
+	err := r.Store.View(func(tx store.ReadTx) error {
 		stacks, err := tx.Stacks()
 		if err != nil {
 			return err
@@ -157,15 +171,15 @@ func (r *Reconciler) readState(snap *Snapshot) (map[string]*api.Stack, map[strin
 }
 
 // act carries one Action out.
-func (r *Reconciler) act(ctx context.Context, name string, old *api.Stack, act Action, live Live) error {
-	w := r.cfg.Writer
+func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Action, live Live) error {
+	w := r.Writer
 	if act.Remove {
 		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live)
 		if err != nil {
 			return err
 		}
 		if step.Applied == 0 && emptyLive(live) {
-			r.log.Info("stack pruned: it left the repository", "stack", name)
+			r.Logger.Info("stack pruned: it left the repository", "stack", name)
 			return w.RemoveStack(ctx, name)
 		}
 		return nil
@@ -178,7 +192,7 @@ func (r *Reconciler) act(ctx context.Context, name string, old *api.Stack, act A
 			return err
 		}
 		if old == nil || old.Status != act.Record.Status {
-			r.log.Info("stack status", "stack", name, "status", string(act.Record.Status), "message", act.Record.Message)
+			r.Logger.Info("stack status", "stack", name, "status", string(act.Record.Status), "message", act.Record.Message)
 		}
 	}
 	if act.Apply == nil || act.Apply.Spec == nil {
@@ -187,9 +201,9 @@ func (r *Reconciler) act(ctx context.Context, name string, old *api.Stack, act A
 	step, err := converge(ctx, w, act.Apply.Spec, live)
 	if step.Applied > 0 {
 		for _, ch := range stackspecDiff(act.Apply.Spec, live).Changes {
-			r.log.Debug("change", "kind", string(ch.Kind), "name", ch.Name, "action", string(ch.Action), "fields", fmt.Sprint(ch.Fields))
+			r.Logger.Debug("change", "kind", string(ch.Kind), "name", ch.Name, "action", string(ch.Action), "fields", fmt.Sprint(ch.Fields))
 		}
-		r.log.Info("stack applied", "stack", name, "commit", short(act.Apply.Revision.Commit), "changes", step.Applied, "waiting", step.Waiting)
+		r.Logger.Info("stack applied", "stack", name, "commit", short(act.Apply.Revision.Commit), "changes", step.Applied, "waiting", step.Waiting)
 	}
 	return err
 }

@@ -27,33 +27,60 @@ func newPlanCmd() *cobra.Command {
 		offline   bool
 		statePath string
 		asJSON    bool
+		detailed  bool
+		flags     clusterFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "plan --offline DIR",
-		Short: "Show what applying the stacks under DIR would change",
-		Long: `Plan finds every stack under DIR (each directory holding compose.yml,
-compose.yaml, docker-compose.yml or stack.yml is a stack named after the
-directory) and prints what applying it would create, update and remove.
+		Use:   "plan [DIR] [--offline] [--detailed-exitcode]",
+		Short: "Show what applying the stacks under DIR would change on the cluster",
+		Long: `Plan finds every stack under DIR (default: the current directory; each
+directory holding compose.yml, compose.yaml, docker-compose.yml or stack.yml is
+a stack named after the directory, or as swarmops.yaml lists them) and prints
+what applying it would create, update and remove — what merging it would do.
 
-With --offline the plan is against an empty cluster, or against --state FILE,
-a saved state ({"stacks": {NAME: <stack spec>}}). Exit code 2 means a stack is
-invalid; its errors, with file, line and field, go to stderr.`,
-		Args: cobra.ExactArgs(1),
+Against the live cluster by default (found as every client command finds it:
+--data-dir, or the environment ` + "`swarmops env`" + ` prints); with --offline against an
+empty cluster, or against --state FILE, a saved state ({"stacks": {NAME: <stack
+spec>}}, as GET /swarmops/v1/state answers).
+
+Exit codes: 0 when every stack is valid, 2 when one is invalid (its errors,
+with file, line and field, go to stderr). With --detailed-exitcode, for
+pull-request CI as terraform's: 0 no change, 2 changes, 1 an error or an
+invalid stack.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !offline {
-				return invalid(errors.New("plan: only --offline is available until managers run; pass --offline"))
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			fail := func(err error) error {
+				if detailed {
+					return &exitError{code: exitFailed, err: err}
+				}
+				return invalid(err)
 			}
 			var actual map[string]*api.StackSpec
-			if statePath != "" {
+			switch {
+			case statePath != "":
 				st, err := readState(statePath)
 				if err != nil {
-					return invalid(err)
+					return fail(err)
+				}
+				actual = st.Stacks
+			case !offline:
+				c, err := flags.client()
+				if err != nil {
+					return &exitError{code: exitFailed, err: fmt.Errorf("plan: %w (or plan against an empty cluster with --offline)", err)}
+				}
+				var st stateFile
+				if err := c.call(cmd.Context(), "GET", "/swarmops/v1/state", nil, nil, &st); err != nil {
+					return &exitError{code: exitFailed, err: fmt.Errorf("plan: read the cluster's state: %w", err)}
 				}
 				actual = st.Stacks
 			}
-			plan, err := reconciler.PlanDir(cmd.Context(), args[0], actual)
+			plan, err := reconciler.PlanDir(cmd.Context(), dir, actual)
 			if err != nil {
-				return invalid(err)
+				return fail(err)
 			}
 			if asJSON {
 				if err := writePlanJSON(cmd.OutOrStdout(), plan); err != nil {
@@ -63,14 +90,19 @@ invalid; its errors, with file, line and field, go to stderr.`,
 				writePlanText(cmd.OutOrStdout(), cmd.ErrOrStderr(), plan)
 			}
 			if plan.Failed() {
-				return &exitError{code: exitInvalid, err: errors.New("plan: some stacks are invalid; they would change nothing")}
+				return fail(errors.New("plan: some stacks are invalid; they would change nothing"))
+			}
+			if detailed && plan.Changes() {
+				return &exitError{code: exitInvalid, err: errors.New("plan: the cluster would change")}
 			}
 			return nil
 		},
 	}
+	flags.add(cmd)
 	cmd.Flags().BoolVar(&offline, "offline", false, "plan without a cluster: against an empty one or --state")
-	cmd.Flags().StringVar(&statePath, "state", "", "saved cluster state to plan against (with --offline)")
+	cmd.Flags().StringVar(&statePath, "state", "", "saved cluster state to plan against (implies --offline)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 0 for no change, 2 for changes, 1 for errors")
 	return cmd
 }
 
