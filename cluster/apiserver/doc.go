@@ -36,8 +36,12 @@
 //     dispatcher opens them for the nodes that pull.
 //   - Service and task logs are the leader's to fetch, from each task's
 //     node through Config.Logs; without one they answer 501.
-//   - The caller of every write is logged ("api write" with caller, role
-//     and forwarding manager); the store's batches do not carry it yet.
+//   - The caller of every write is recorded in the store with the object
+//     (store.Mutation.By, read back with ReadTx.Writer: who last changed a
+//     service, and when, for the reconciler's drift report) and logged
+//     ("api write" with caller, role and forwarding manager). The leader's
+//     own loops call the API in process (Server.InProcess) under their own
+//     names.
 //   - A removed node's certificate stays valid until it expires: the
 //     cluster record has no revocation list yet.
 package apiserver
