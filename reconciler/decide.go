@@ -143,12 +143,16 @@ func Decide(in StackInput) Action {
 	}
 	if isQuarantined(rec, rev.Digest) && rec.Retry != rev.Digest {
 		q := quarantined(rec, rev.Digest)
-		msg := fmt.Sprintf("revision %s is quarantined: its rollout rolled back at %s; push a fix, or `swarmops stack retry %s`", short(rev.Commit), q.Time.UTC().Format(time.RFC3339), in.Name)
+		status, why := api.StackDegraded, "its rollout rolled back"
+		if d := deploymentOf(rec, rev.Digest); d != nil && d.Outcome == api.OutcomeFailed {
+			status, why = api.StackFailed, "the cluster refused it ("+d.Detail+")"
+		}
+		msg := fmt.Sprintf("revision %s is quarantined: %s at %s; push a fix, or `swarmops stack retry %s`", short(rev.Commit), why, q.Time.UTC().Format(time.RFC3339), in.Name)
 		var apply *Rendered
 		if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
 			apply = in.LastGood
 		}
-		return settle(in.Record, rec, api.StackDegraded, msg, apply)
+		return settle(in.Record, rec, status, msg, apply)
 	}
 	if !in.Window.Open && !in.Force {
 		return settle(in.Record, rec, api.StackOutOfSync, "waiting for a sync window: "+in.Window.Reason, nil)
@@ -194,12 +198,7 @@ func follow(in StackInput, rec *api.Stack, target *Rendered) Action {
 		case rolledBack(st):
 			msg := fmt.Sprintf("service %s rolled back: %s", name, ls.Update.Message)
 			finish(rec, api.OutcomeRolledBack, msg, in.Now)
-			q := *rec.LastAttempted
-			q.Time = in.Now
-			rec.Quarantined = append([]api.Revision{q}, slices.DeleteFunc(rec.Quarantined, func(r api.Revision) bool { return r.Digest == q.Digest })...)
-			if len(rec.Quarantined) > api.HistoryLimit {
-				rec.Quarantined = rec.Quarantined[:api.HistoryLimit]
-			}
+			quarantine(rec, in.Now)
 			var apply *Rendered
 			if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
 				apply = in.LastGood
@@ -329,6 +328,26 @@ func pinMessage(rec *api.Stack) string {
 		return ""
 	}
 	return fmt.Sprintf("held at %s by `swarmops stack rollback`; syncing resumes when the branch moves or with `swarmops stack resume %s`", short(rec.Pin.Revision.Commit), rec.Name)
+}
+
+// quarantine adds the revision last attempted to the quarantine.
+func quarantine(rec *api.Stack, now time.Time) {
+	q := *rec.LastAttempted
+	q.Time = now
+	rec.Quarantined = append([]api.Revision{q}, slices.DeleteFunc(rec.Quarantined, func(r api.Revision) bool { return r.Digest == q.Digest })...)
+	if len(rec.Quarantined) > api.HistoryLimit {
+		rec.Quarantined = rec.Quarantined[:api.HistoryLimit]
+	}
+}
+
+// deploymentOf is the newest deployment of digest in rec's history.
+func deploymentOf(rec *api.Stack, digest string) *api.Deployment {
+	for i := range rec.History {
+		if rec.History[i].Digest == digest {
+			return &rec.History[i]
+		}
+	}
+	return nil
 }
 
 func isQuarantined(rec *api.Stack, digest string) bool { return quarantined(rec, digest) != nil }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/store"
 	"github.com/swarmops/swarmops/stackspec"
@@ -87,11 +89,23 @@ func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor
 			in.Desired = r.recorded(ctx, rec, name)
 		}
 		act := Decide(in)
-		if err := r.act(ctx, name, rec, act, lives[name]); err != nil {
+		err := r.act(ctx, name, rec, act, lives[name])
+		switch {
+		case err == nil:
+			delete(r.applyErr, name)
+		case act.Apply != nil && cerrdefs.IsInvalidArgument(err):
+			// The API refused the spec (a port taken, a missing external
+			// secret): retrying cannot help. The revision fails and is
+			// quarantined, as a rolled-back one.
+			if rerr := r.refuse(ctx, name, act.Apply, err); rerr != nil {
+				r.applyErr[name] = rerr
+			} else {
+				act.Record = nil
+				delete(r.applyErr, name)
+			}
+		default:
 			r.applyErr[name] = err
 			r.Logger.Warn("stack step failed; retrying on the next pass", "stack", name, "err", err)
-		} else {
-			delete(r.applyErr, name)
 		}
 		if act.Remove {
 			continue
@@ -99,6 +113,8 @@ func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor
 		view := rec
 		if act.Record != nil {
 			view = act.Record
+		} else if fresh := r.record(name); fresh != nil {
+			view = fresh
 		}
 		reports = append(reports, r.stackReport(ctx, name, view, in, lives[name]))
 	}
@@ -210,6 +226,34 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 
 func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {
 	return stackspec.Diff(target, live.Spec)
+}
+
+// refuse records that the cluster refused the deployment of target.
+func (r *Stepper) refuse(ctx context.Context, name string, target *Rendered, cause error) error {
+	rec := r.record(name)
+	if rec == nil || rec.LastAttempted == nil || rec.LastAttempted.Digest != target.Revision.Digest {
+		return cause
+	}
+	msg := fmt.Sprintf("the cluster refused %s: %v; fix the stack and push, or `swarmops stack retry %s`", short(target.Revision.Commit), cause, name)
+	now := r.Now()
+	finish(rec, api.OutcomeFailed, msg, now)
+	quarantine(rec, now)
+	rec.Status, rec.Message = api.StackFailed, msg
+	r.Logger.Warn("stack refused by the cluster; revision quarantined", "stack", name, "commit", short(target.Revision.Commit), "err", cause)
+	return r.Writer.PutStack(ctx, rec)
+}
+
+// record reads the stack's record now (nil when there is none).
+func (r *Stepper) record(name string) *api.Stack {
+	var out *api.Stack
+	_ = r.Store.View(func(tx store.ReadTx) error {
+		st, err := tx.StackByName(name)
+		if err == nil {
+			out = cloneRecord(st, name)
+		}
+		return nil
+	})
+	return out
 }
 
 func emptyLive(l Live) bool {
