@@ -177,6 +177,7 @@ func BenchmarkPlan100Stacks10Services(b *testing.B) {
 		var plan *Plan
 		b.ReportAllocs()
 		for b.Loop() {
+			var err error
 			if plan, err = PlanDir(ctx, dir, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -189,6 +190,7 @@ func BenchmarkPlan100Stacks10Services(b *testing.B) {
 		var plan *Plan
 		b.ReportAllocs()
 		for b.Loop() {
+			var err error
 			if plan, err = PlanDir(ctx, dir, running); err != nil {
 				b.Fatal(err)
 			}
@@ -243,9 +245,9 @@ func countChanges(p *Plan, kind api.Kind, action api.Action) int {
 func BenchmarkPollUnchanged100Stacks(b *testing.B) {
 	c := newSyncedCluster(b, benchStacks, benchServices)
 	ctx := context.Background()
-	c.rec.stepper.Writer = refusingWriter{b}
 
 	b.Run("pass", func(b *testing.B) {
+		c.rec.stepper.Writer = refusingWriter{b}
 		m := startMeter(c.wire)
 		b.ReportAllocs()
 		for b.Loop() {
@@ -265,14 +267,20 @@ func BenchmarkPollUnchanged100Stacks(b *testing.B) {
 		m.report(b)
 	})
 	b.Run("step-only", func(b *testing.B) {
+		c.rec.stepper.Writer = refusingWriter{b}
+		var reports []api.StackReport
 		m := startMeter(c.wire)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := c.rec.stepper.Step(ctx, c.rec.snap, false, nil); err != nil {
+			var err error
+			if reports, err = c.rec.stepper.Step(ctx, c.rec.snap, false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 		m.report(b)
+		if rep := (api.Report{Stacks: reports}); !rep.Healthy() || len(reports) != benchStacks {
+			b.Fatalf("want %d stacks Synced, the step reports %s", benchStacks, reportSummary(rep))
+		}
 	})
 }
 

@@ -125,9 +125,11 @@ func Decide(in StackInput) Action {
 		return removal(in, rec)
 	}
 	if target.Err != nil {
-		rev := target.Revision
-		rev.Time = in.Now
-		rec.LastAttempted = &rev
+		if rec.LastAttempted == nil || rec.LastAttempted.Commit != target.Revision.Commit {
+			rev := target.Revision
+			rev.Time = in.Now
+			rec.LastAttempted = &rev
+		}
 		return settle(in.Record, rec, api.StackFailed, target.Err.Error(), nil)
 	}
 	rec.Source, rec.Files, rec.Options = target.Source.Dir, target.Source.Files, target.Source.Options

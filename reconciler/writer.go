@@ -85,13 +85,68 @@ func (w *apiWriter) RemoveConfig(ctx context.Context, name string) error {
 }
 
 func (w *apiWriter) CreateService(ctx context.Context, spec swarm.ServiceSpec) error {
-	_, err := w.c.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
+	spec, err := w.withRefIDs(ctx, spec)
+	if err == nil {
+		_, err = w.c.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
+	}
 	return wrapWrite("create service", spec.Name, err)
 }
 
 func (w *apiWriter) UpdateService(ctx context.Context, id string, version uint64, spec swarm.ServiceSpec) error {
-	_, err := w.c.ServiceUpdate(ctx, id, swarm.Version{Index: version}, spec, swarm.ServiceUpdateOptions{})
+	spec, err := w.withRefIDs(ctx, spec)
+	if err == nil {
+		_, err = w.c.ServiceUpdate(ctx, id, swarm.Version{Index: version}, spec, swarm.ServiceUpdateOptions{})
+	}
 	return wrapWrite("update service", spec.Name, err)
+}
+
+// withRefIDs fills the IDs of the secrets and configs spec names, as the
+// docker CLI looks them up before it sends a service: a stack file names
+// them, the Engine API wants both. The references are copied; spec's own
+// (a cached rendering's) stay as they are.
+func (w *apiWriter) withRefIDs(ctx context.Context, spec swarm.ServiceSpec) (swarm.ServiceSpec, error) {
+	cs := spec.TaskTemplate.ContainerSpec
+	if cs == nil || len(cs.Secrets)+len(cs.Configs) == 0 {
+		return spec, nil
+	}
+	secrets, err := w.c.SecretList(ctx, swarm.SecretListOptions{})
+	if err != nil {
+		return spec, fmt.Errorf("list secrets: %w", err)
+	}
+	configs, err := w.c.ConfigList(ctx, swarm.ConfigListOptions{})
+	if err != nil {
+		return spec, fmt.Errorf("list configs: %w", err)
+	}
+	secretIDs, configIDs := map[string]string{}, map[string]string{}
+	for _, s := range secrets {
+		secretIDs[s.Spec.Name] = s.ID
+	}
+	for _, c := range configs {
+		configIDs[c.Spec.Name] = c.ID
+	}
+	c := *cs
+	c.Secrets = make([]*swarm.SecretReference, len(cs.Secrets))
+	for i, ref := range cs.Secrets {
+		r := *ref
+		if r.SecretID == "" {
+			if r.SecretID = secretIDs[r.SecretName]; r.SecretID == "" {
+				return spec, fmt.Errorf("secret %s not found: declare it in the stack, or create it (`docker secret create`) if it is external", r.SecretName)
+			}
+		}
+		c.Secrets[i] = &r
+	}
+	c.Configs = make([]*swarm.ConfigReference, len(cs.Configs))
+	for i, ref := range cs.Configs {
+		r := *ref
+		if r.ConfigID == "" && r.Runtime == nil {
+			if r.ConfigID = configIDs[r.ConfigName]; r.ConfigID == "" {
+				return spec, fmt.Errorf("config %s not found: declare it in the stack, or create it (`docker config create`) if it is external", r.ConfigName)
+			}
+		}
+		c.Configs[i] = &r
+	}
+	spec.TaskTemplate.ContainerSpec = &c
+	return spec, nil
 }
 
 func (w *apiWriter) RemoveService(ctx context.Context, name string) error {
