@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/stackspec"
@@ -58,27 +59,33 @@ func (p *Plan) Failed() bool {
 
 // PlanDir plans every stack found under dir on disk against actual, the
 // stacks the cluster runs now by name (nil or empty for an empty cluster).
-// Stacks are rendered with the variables of their .env files only, never
-// the caller's environment, so a plan in CI and the reconciler on a manager
-// render the same specs from the same commit.
+// Stacks are rendered exactly as the reconciler renders them (RenderStack:
+// variables of their env files only, never the caller's environment;
+// content-versioned secret and config names; automatic rollback), so a plan
+// in CI and the leader render the same specs from the same commit. Secret
+// data stays encrypted: a plan compares names, and needs no age identity.
 func PlanDir(ctx context.Context, dir string, actual map[string]*api.StackSpec) (*Plan, error) {
 	layout, err := LoadLayout(os.DirFS(dir), ".")
 	if err != nil {
 		return nil, err
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", dir, err)
+	}
+	shown := ""
+	if clean := filepath.Clean(dir); clean != "." {
+		shown = clean + string(filepath.Separator)
 	}
 	plan := &Plan{}
 	inRepo := map[string]bool{}
 	for _, src := range layout.Stacks {
 		inRepo[src.Name] = true
 		sp := StackPlan{Source: src}
-		// Env files are absolute, since stackspec reads a relative one
-		// against the process's directory, as a command line would.
-		envFiles, err := absolute(onDisk(dir, src.EnvFiles))
-		if err != nil {
-			return nil, err
-		}
-		sp.Spec, sp.Err = render(ctx, src.Name, onDisk(dir, src.Files), envFiles, filepath.Join(dir, filepath.FromSlash(src.Dir)))
-		if sp.Err == nil {
+		sp.Spec, sp.Err = renderStack(ctx, root, src, nil, false)
+		if sp.Err != nil {
+			sp.Err = &repoError{msg: strings.ReplaceAll(sp.Err.Error(), root+string(filepath.Separator), shown), err: sp.Err}
+		} else {
 			sp.Changes = stackspec.Diff(sp.Spec, actual[src.Name])
 		}
 		plan.Stacks = append(plan.Stacks, sp)
@@ -96,46 +103,4 @@ func PlanDir(ctx context.Context, dir string, actual map[string]*api.StackSpec) 
 		plan.Orphans = append(plan.Orphans, cs)
 	}
 	return plan, nil
-}
-
-// onDisk turns paths relative to the repository into paths under dir;
-// nil stays nil, so stackspec's default .env applies.
-func onDisk(dir string, paths []string) []string {
-	if len(paths) == 0 {
-		return nil
-	}
-	out := make([]string, len(paths))
-	for i, p := range paths {
-		out[i] = filepath.Join(dir, filepath.FromSlash(p))
-	}
-	return out
-}
-
-func absolute(paths []string) ([]string, error) {
-	for i, p := range paths {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return nil, fmt.Errorf("env file %s: %w", p, err)
-		}
-		paths[i] = abs
-	}
-	return paths, nil
-}
-
-func render(ctx context.Context, name string, files, envFiles []string, workdir string) (*api.StackSpec, error) {
-	loaded, err := stackspec.Load(ctx, stackspec.Options{
-		Files:      files,
-		Namespace:  name,
-		WorkingDir: workdir,
-		EnvFiles:   envFiles,
-		Environ:    map[string]string{},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load stack %s: %w", name, err)
-	}
-	spec, err := stackspec.Convert(loaded)
-	if err != nil {
-		return nil, fmt.Errorf("convert stack %s: %w", name, err)
-	}
-	return spec, nil
 }

@@ -59,6 +59,12 @@ func RenderDir(ctx context.Context, dir, path, commit, message string, ids []age
 // secrets decrypted, and automatic rollback set on its services unless the stack
 // turns it off.
 func RenderStack(ctx context.Context, root string, src StackSource, ids []age.Identity) (*api.StackSpec, error) {
+	return renderStack(ctx, root, src, ids, true)
+}
+
+// renderStack is RenderStack; without decrypt, age-encrypted data stays
+// as it is (a plan compares names only).
+func renderStack(ctx context.Context, root string, src StackSource, ids []age.Identity, decrypt bool) (*api.StackSpec, error) {
 	abs := func(paths []string) []string {
 		if len(paths) == 0 {
 			return nil // stackspec then reads .env beside the first file
@@ -87,8 +93,10 @@ func RenderStack(ctx context.Context, root string, src StackSource, ids []age.Id
 	// of a short plaintext in a secret's name could be brute-forced by
 	// anyone who may list secrets. Re-encrypting a file renames it.
 	VersionNames(spec)
-	if err := DecryptStack(spec, ids); err != nil {
-		return nil, fmt.Errorf("stack %s: %w", src.Name, err)
+	if decrypt {
+		if err := DecryptStack(spec, ids); err != nil {
+			return nil, fmt.Errorf("stack %s: %w", src.Name, err)
+		}
 	}
 	if src.Options.AutoRollbackOn() {
 		for name, svc := range spec.Services {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/reconciler"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -120,13 +122,16 @@ func TestPlanOfflineAgainstState(t *testing.T) {
 		t.Fatalf("plan --json stacks = %+v, want two with digests", first.Stacks)
 	}
 
-	code, out, stderr = runCLI(t, "stack", "convert", "-c", "../../examples/stacks/shop/compose.yml", "--namespace", "shop")
-	if code != exitOK {
-		t.Fatalf("convert: exit %d: %s", code, stderr)
+	// The cluster runs what the reconciler rendered, but an older web.
+	rendered, err := reconciler.PlanDir(context.Background(), "../../examples/stacks", nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var shop api.StackSpec
-	if err := json.Unmarshal([]byte(out), &shop); err != nil {
-		t.Fatal(err)
+	for _, sp := range rendered.Stacks {
+		if sp.Source.Name == "shop" && sp.Spec != nil {
+			shop = *sp.Spec
+		}
 	}
 	shop.Namespace = "shop"
 	web := shop.Services["shop_web"]
@@ -245,5 +250,36 @@ func TestInferAdvertise(t *testing.T) {
 	}
 	if _, err := inferAdvertise("no-port"); err == nil {
 		t.Fatal("inferAdvertise accepted a manager address without a port")
+	}
+}
+
+// TestPlanDetailedExitCode pins the exit codes pull-request CI reads: a
+// repository planned against what the reconciler deployed from it changes
+// nothing (0), against an empty cluster it does (2).
+func TestPlanDetailedExitCode(t *testing.T) {
+	rendered, err := reconciler.PlanDir(context.Background(), "../../examples/stacks", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := stateFile{Stacks: map[string]*api.StackSpec{}}
+	for _, sp := range rendered.Stacks {
+		state.Stacks[sp.Source.Name] = sp.Spec
+	}
+	data, err := json.Marshal(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCLI(t, "plan", "--state", path, "--detailed-exitcode", "../../examples/stacks"); code != exitOK {
+		t.Errorf("unchanged: exit %d, want 0:\n%s\n%s", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, "plan", "--offline", "--detailed-exitcode", "../../examples/stacks"); code != exitInvalid {
+		t.Errorf("against an empty cluster: exit %d, want 2: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "plan", "--offline", "--detailed-exitcode", "no/such/dir"); code != exitFailed {
+		t.Errorf("missing directory: exit %d, want 1: %s", code, stderr)
 	}
 }
