@@ -20,6 +20,7 @@ import (
 	"filippo.io/age"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
 
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/apiserver"
@@ -251,7 +252,7 @@ func BenchmarkPollUnchanged100Stacks(b *testing.B) {
 		m := startMeter(c.wire)
 		b.ReportAllocs()
 		for b.Loop() {
-			c.rec.pass(ctx, true, syncRequests{})
+			c.rec.pass(ctx, true, syncRequests{}, nil)
 		}
 		m.report(b)
 		c.checkSynced(b)
@@ -291,7 +292,7 @@ func TestPollUnchangedWritesNothing(t *testing.T) {
 	c := newSyncedCluster(t, 3, 2)
 	c.rec.stepper.Writer = refusingWriter{t}
 	before := c.wire.requests.Load()
-	c.rec.pass(testContext(t), true, syncRequests{})
+	c.rec.pass(testContext(t), true, syncRequests{}, nil)
 	if n := c.wire.requests.Load() - before; n != 1 {
 		t.Errorf("the pass made %d HTTP requests, want 1 (the ref advertisement)", n)
 	}
@@ -374,6 +375,8 @@ func (c *countedConn) Write(p []byte) (int, error) {
 // repository served over smart HTTP, every stack Synced.
 type syncedCluster struct {
 	rec      *Reconciler
+	srv      *apiserver.Server
+	st       *store.Store
 	wire     *wireCounter
 	stacks   int
 	services int
@@ -414,14 +417,14 @@ func newSyncedCluster(tb testing.TB, stacks, services int) *syncedCluster {
 		tb.Fatal(err)
 	}
 	c := &syncedCluster{wire: &wireCounter{}, stacks: stacks, services: services}
-	w := refResolvingWriter{Writer: apiWriter, st: st}
-	c.rec = New(Config{Store: st, Writer: w, Open: func(b []byte) ([]byte, error) { return b, nil }, Dir: tb.TempDir(), HTTPClient: c.wire.client()})
-	c.rec.pass(ctx, true, syncRequests{}) // renders the head, records every stack and creates its objects
+	c.srv, c.st = srv, st
+	c.rec = New(Config{Store: st, Writer: apiWriter, Open: func(b []byte) ([]byte, error) { return b, nil }, Dir: tb.TempDir(), HTTPClient: c.wire.client()})
+	c.rec.pass(ctx, true, syncRequests{}, nil) // renders the head, records every stack and creates its objects
 	if rep, _ := c.rec.Report(ctx); rep.PollError != "" || rep.Error != "" {
 		tb.Fatalf("first pass: poll error %q, error %q", rep.PollError, rep.Error)
 	}
 	runEveryTask(tb, raft, st)
-	c.rec.pass(ctx, true, syncRequests{}) // sees every service converged: Synced
+	c.rec.pass(ctx, true, syncRequests{}, nil) // sees every service converged: Synced
 	c.checkSynced(tb)
 	return c
 }
@@ -554,53 +557,6 @@ type plainSealer struct{}
 
 func (plainSealer) Seal(plain []byte) ([]byte, error) { return plain, nil }
 
-// refResolvingWriter fills in, by name, the IDs of the secrets and configs
-// a service refers to before the API gets it: the Engine API takes
-// references by ID, which the docker CLI resolves before it sends a
-// service, and a rendered stack names them only.
-type refResolvingWriter struct {
-	Writer
-	st *store.Store
-}
-
-func (w refResolvingWriter) CreateService(ctx context.Context, spec swarm.ServiceSpec) error {
-	return w.Writer.CreateService(ctx, w.resolve(spec))
-}
-
-func (w refResolvingWriter) UpdateService(ctx context.Context, id string, version uint64, spec swarm.ServiceSpec) error {
-	return w.Writer.UpdateService(ctx, id, version, w.resolve(spec))
-}
-
-// resolve returns spec with resolved copies of its references; the
-// rendered spec it came from is left as it is.
-func (w refResolvingWriter) resolve(spec swarm.ServiceSpec) swarm.ServiceSpec {
-	c := spec.TaskTemplate.ContainerSpec
-	if c == nil {
-		return spec
-	}
-	cc := *c
-	cc.Secrets, cc.Configs = nil, nil
-	_ = w.st.View(func(tx store.ReadTx) error {
-		for _, ref := range c.Secrets {
-			r := *ref
-			if sec, err := tx.SecretByName(r.SecretName); err == nil && r.SecretID == "" {
-				r.SecretID = sec.ID
-			}
-			cc.Secrets = append(cc.Secrets, &r)
-		}
-		for _, ref := range c.Configs {
-			r := *ref
-			if cfg, err := tx.ConfigByName(r.ConfigName); err == nil && r.ConfigID == "" {
-				r.ConfigID = cfg.ID
-			}
-			cc.Configs = append(cc.Configs, &r)
-		}
-		return nil
-	})
-	spec.TaskTemplate.ContainerSpec = &cc
-	return spec
-}
-
 // refusingWriter fails the test or benchmark on any write.
 type refusingWriter struct{ tb testing.TB }
 
@@ -642,4 +598,54 @@ func (w refusingWriter) PutStack(_ context.Context, st *api.Stack) error {
 }
 func (w refusingWriter) RemoveStack(_ context.Context, name string) error {
 	return w.refuse("remove stack record %s", name)
+}
+
+// TestStoreChangesStepOnlyTheirStacks: after a hand change to one stack's
+// service, the next pass looks at that stack alone, reports its drift, and
+// keeps the others' reports.
+func TestStoreChangesStepOnlyTheirStacks(t *testing.T) {
+	c := newSyncedCluster(t, 3, 2)
+	ctx := testContext(t)
+	since := c.st.LastIndex()
+	var svc *swarm.Service
+	_ = c.st.View(func(tx store.ReadTx) (err error) {
+		svc, err = tx.ServiceByName("team01_svc0")
+		return err
+	})
+	if svc == nil {
+		t.Fatal("no service team01_svc0")
+	}
+	hand, err := client.NewClientWithOpts(client.WithHost("http://swarmops.invalid"),
+		client.WithHTTPClient(&http.Client{Transport: c.srv.InProcess(apiserver.Caller{NodeID: "client-alice", Role: ca.RoleClient})}), client.WithVersion("1.41"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := svc.Spec
+	five := uint64(5)
+	spec.Mode.Replicated.Replicas = &five
+	if _, err := hand.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	only, _ := c.rec.touched(since)
+	if len(only) != 1 || !only["team01"] {
+		t.Fatalf("touched = %v, want just team01", only)
+	}
+	c.rec.stepper.Writer = refusingWriter{t} // no self_heal: nothing to write
+	c.rec.pass(ctx, false, syncRequests{}, only)
+	rep, err := c.rec.Report(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Stacks) != 3 {
+		t.Fatalf("report has %d stacks, want all 3 (two of them kept from the last pass)", len(rep.Stacks))
+	}
+	for _, s := range rep.Stacks {
+		moved := false
+		for _, d := range s.Drift {
+			moved = moved || (d.Kind == api.DriftClusterMoved && d.Object == "team01_svc0" && d.By == "client-alice")
+		}
+		if want := s.Name == "team01"; moved != want {
+			t.Errorf("stack %s: cluster_moved by client-alice reported %v, want %v (drift %+v)", s.Name, moved, want, s.Drift)
+		}
+	}
 }

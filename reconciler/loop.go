@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/apiserver"
@@ -126,6 +128,8 @@ func (r *Reconciler) Run(ctx context.Context) {
 	r.log.Info("reconciler started")
 	defer r.log.Info("reconciler stopped")
 	nextPoll := time.Time{}
+	since := r.cfg.Store.LastIndex()
+	full := true
 	for {
 		_, changed, _ := r.cfg.Store.Events(r.cfg.Store.LastIndex())
 		r.mu.Lock()
@@ -134,10 +138,17 @@ func (r *Reconciler) Run(ctx context.Context) {
 		r.mu.Unlock()
 		now := r.cfg.Now()
 		poll := reqs.any || !now.Before(nextPoll)
-		interval := r.pass(ctx, poll, reqs)
+		var only map[string]bool
+		if full || poll {
+			since = r.cfg.Store.LastIndex()
+		} else {
+			only, since = r.touched(since)
+		}
+		interval := r.pass(ctx, poll, reqs, only)
 		if poll {
 			nextPoll = now.Add(interval)
 		}
+		full = false
 		wait := time.NewTimer(max(time.Until(nextPoll), 0))
 		select {
 		case <-ctx.Done():
@@ -156,9 +167,54 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 }
 
+// touched names the stacks the store changes after index since touched,
+// and the index they run to; nil (every stack) when the changes cannot be
+// told apart (the event log moved past since, or the cluster's settings
+// changed).
+func (r *Reconciler) touched(since uint64) (map[string]bool, uint64) {
+	last := r.cfg.Store.LastIndex()
+	evs, _, err := r.cfg.Store.Events(since)
+	if err != nil {
+		return nil, last
+	}
+	out := map[string]bool{}
+	services := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Index > last {
+			break
+		}
+		switch o := ev.Object.(type) {
+		case *swarm.Service:
+			out[o.Spec.Labels[api.LabelNamespace]] = true
+		case *swarm.Task:
+			services[o.ServiceID] = true
+		case *swarm.Secret:
+			out[o.Spec.Labels[api.LabelNamespace]] = true
+		case *swarm.Config:
+			out[o.Spec.Labels[api.LabelNamespace]] = true
+		case *network.Inspect:
+			out[o.Labels[api.LabelNamespace]] = true
+		case *api.Stack:
+			out[o.Name] = true
+		case *api.Cluster:
+			return nil, last
+		}
+	}
+	_ = r.cfg.Store.View(func(tx store.ReadTx) error {
+		for id := range services {
+			if svc, err := tx.Service(id); err == nil {
+				out[svc.Spec.Labels[api.LabelNamespace]] = true
+			}
+		}
+		return nil
+	})
+	delete(out, "")
+	return out, last
+}
+
 // pass is one round: poll if asked, then a step for every stack. It
 // returns the poll interval in force.
-func (r *Reconciler) pass(ctx context.Context, poll bool, reqs syncRequests) time.Duration {
+func (r *Reconciler) pass(ctx context.Context, poll bool, reqs syncRequests, only map[string]bool) time.Duration {
 	var src *api.GitSource
 	_ = r.cfg.Store.View(func(tx store.ReadTx) error {
 		c, err := tx.Cluster()
@@ -189,7 +245,7 @@ func (r *Reconciler) pass(ctx context.Context, poll bool, reqs syncRequests) tim
 		r.publish(rep, nil)
 		return interval
 	}
-	stacks, err := r.stepper.Step(ctx, r.snap, reqs.force, reqs.forceFor)
+	stacks, err := r.stepper.StepOnly(ctx, r.snap, reqs.force, reqs.forceFor, only)
 	if err != nil {
 		rep.Error = err.Error()
 	}

@@ -28,6 +28,9 @@ type Stepper struct {
 	Render func(ctx context.Context, commit, name string) *Rendered
 
 	applyErr map[string]error
+	// reports keeps each stack's last report, for the stacks a partial
+	// step leaves alone.
+	reports map[string]api.StackReport
 }
 
 // Step moves every stack one step: Decide, then write the record before
@@ -37,8 +40,19 @@ type Stepper struct {
 // those forceFor names. It returns what `swarmops status` shows, and an
 // error for a problem of the whole commit.
 func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor map[string]bool) ([]api.StackReport, error) {
+	return r.StepOnly(ctx, snap, force, forceFor, nil)
+}
+
+// StepOnly is Step for the stacks only names (all when only is nil): after
+// store changes, just the stacks they touched move; the others keep their
+// last report. Nothing in Decide depends on the time but sync windows,
+// which the full steps of every poll re-check.
+func (r *Stepper) StepOnly(ctx context.Context, snap *Snapshot, force bool, forceFor, only map[string]bool) ([]api.StackReport, error) {
 	if r.applyErr == nil {
 		r.applyErr = map[string]error{}
+	}
+	if r.reports == nil {
+		r.reports = map[string]api.StackReport{}
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -47,7 +61,7 @@ func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor
 	if snap.Err != nil {
 		repoErr = fmt.Errorf("commit %s: %w; nothing is applied until it is fixed", short(snap.Commit), snap.Err)
 	}
-	records, lives, err := r.readState(snap)
+	records, lives, err := r.readState(snap, only)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +79,15 @@ func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor
 	var reports []api.StackReport
 	now := r.Now()
 	for _, name := range sortedKeys(names) {
+		if only != nil && !only[name] {
+			if rep, ok := r.reports[name]; ok {
+				reports = append(reports, rep)
+				continue
+			}
+			if lives[name], err = r.readLive(name); err != nil {
+				return nil, err
+			}
+		}
 		rec := records[name]
 		in := StackInput{
 			Name: name, Record: rec, Live: lives[name], Head: snap.Commit, Now: now,
@@ -108,6 +131,7 @@ func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor
 			r.Logger.Warn("stack step failed; retrying on the next pass", "stack", name, "err", err)
 		}
 		if act.Remove {
+			delete(r.reports, name)
 			continue
 		}
 		view := rec
@@ -116,7 +140,14 @@ func (r *Stepper) Step(ctx context.Context, snap *Snapshot, force bool, forceFor
 		} else if fresh := r.record(name); fresh != nil {
 			view = fresh
 		}
-		reports = append(reports, r.stackReport(ctx, name, view, in, lives[name]))
+		rep := r.stackReport(ctx, name, view, in, lives[name])
+		r.reports[name] = rep
+		reports = append(reports, rep)
+	}
+	for name := range r.reports {
+		if !names[name] {
+			delete(r.reports, name)
+		}
 	}
 	return reports, repoErr
 }
@@ -153,7 +184,7 @@ func (r *Stepper) window(snap *Snapshot, desired *Rendered, rec *api.Stack, now 
 }
 
 // readState reads every stack's record and what runs of it.
-func (r *Stepper) readState(snap *Snapshot) (map[string]*api.Stack, map[string]Live, error) {
+func (r *Stepper) readState(snap *Snapshot, only map[string]bool) (map[string]*api.Stack, map[string]Live, error) {
 	records := map[string]*api.Stack{}
 	lives := map[string]Live{}
 	err := r.Store.View(func(tx store.ReadTx) error {
@@ -177,6 +208,9 @@ func (r *Stepper) readState(snap *Snapshot) (map[string]*api.Stack, map[string]L
 			}
 		})
 		for _, name := range names {
+			if only != nil && !only[name] {
+				continue
+			}
 			if lives[name], err = readLive(tx, name); err != nil {
 				return err
 			}
@@ -226,6 +260,15 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 
 func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {
 	return stackspec.Diff(target, live.Spec)
+}
+
+// readLive reads what runs of one stack.
+func (r *Stepper) readLive(name string) (live Live, err error) {
+	err = r.Store.View(func(tx store.ReadTx) error {
+		live, err = readLive(tx, name)
+		return err
+	})
+	return live, err
 }
 
 // refuse records that the cluster refused the deployment of target.
