@@ -216,6 +216,28 @@ func BenchmarkPlan100Stacks10Services(b *testing.B) {
 			}
 		}
 	})
+	// What the leader pays for a new head that changes one stack: the
+	// cache renders that stack and hashes the tree.
+	b.Run("render-dir-one-stack-changed", func(b *testing.B) {
+		var cache RenderCache
+		ids := []age.Identity{id}
+		cache.RenderDir(ctx, root, "stacks", "c0", "bench", ids, "k")
+		file := filepath.Join(dir, "team07", ".env")
+		var snap *Snapshot
+		n := 0
+		b.ReportAllocs()
+		for b.Loop() {
+			n++
+			if err := os.WriteFile(file, fmt.Appendf(nil, "TAG=1.4.%d\n", n+2), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			snap = cache.RenderDir(ctx, root, "stacks", "c1", "bench", ids, "k")
+		}
+		got := snap.Stacks["team07"].Spec.Services["team07_svc0"].TaskTemplate.ContainerSpec.Image
+		if want := fmt.Sprintf("registry.example.com/team07/svc0:1.4.%d", n+2); got != want {
+			b.Fatalf("team07 renders %s, want %s", got, want)
+		}
+	})
 }
 
 func countChanges(p *Plan, kind api.Kind, action api.Action) int {

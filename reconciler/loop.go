@@ -2,6 +2,8 @@ package reconciler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +67,8 @@ type Reconciler struct {
 	pollErr  error
 	snap     *Snapshot
 	renders  map[string]*Snapshot
+	cache    RenderCache
+	idsKey   string
 	stepper  *Stepper
 }
 
@@ -258,6 +262,7 @@ func (r *Reconciler) pass(ctx context.Context, poll bool, reqs syncRequests, onl
 func (r *Reconciler) ensureSource(src api.GitSource) error {
 	var auth Auth
 	var ids []age.Identity
+	var idsKey string
 	err := r.cfg.Store.View(func(tx store.ReadTx) error {
 		if src.AuthRef != "" {
 			data, err := r.secret(tx, src.AuthRef)
@@ -276,6 +281,8 @@ func (r *Reconciler) ensureSource(src api.GitSource) error {
 			if ids, err = ParseIdentities(data); err != nil {
 				return fmt.Errorf("age identity in secret %s: %w", apiserver.SecretAgeIdentity, err)
 			}
+			sum := sha256.Sum256(data)
+			idsKey = hex.EncodeToString(sum[:])
 		}
 		return nil
 	})
@@ -283,7 +290,7 @@ func (r *Reconciler) ensureSource(src api.GitSource) error {
 		return err
 	}
 	key := fmt.Sprintf("%s\x00%s\x00%s", src.URL, src.Branch, fingerprint(auth))
-	r.ids = ids
+	r.ids, r.idsKey = ids, idsKey
 	if r.src != nil && key == r.srcKey {
 		return nil
 	}
@@ -340,7 +347,7 @@ func (r *Reconciler) render(ctx context.Context, commit, path string) (*Snapshot
 	if err != nil {
 		return nil, err
 	}
-	s := RenderDir(ctx, co.Dir, path, co.Commit, co.Message, r.ids)
+	s := r.cache.RenderDir(ctx, co.Dir, path, co.Commit, co.Message, r.ids, r.idsKey)
 	if len(r.renders) >= 8 {
 		r.renders = map[string]*Snapshot{}
 	}

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,34 +23,6 @@ type Snapshot struct {
 	// swarmops.yaml, a layout that does not resolve): no stack renders.
 	Err    error
 	Stacks map[string]*Rendered
-}
-
-// RenderDir renders every stack of the checkout in dir (the repository's
-// root; path is the configured stack directory inside it). Stacks render
-// independently: one that fails carries its error and the others are
-// unaffected. Variables come from the stacks' env files only, never the
-// manager's environment.
-func RenderDir(ctx context.Context, dir, path, commit, message string, ids []age.Identity) *Snapshot {
-	snap := &Snapshot{Commit: commit, Message: message, Stacks: map[string]*Rendered{}}
-	root := filepath.Join(dir, filepath.FromSlash(path))
-	layout, err := LoadLayout(os.DirFS(root), ".")
-	if err != nil {
-		snap.Err = err
-		return snap
-	}
-	snap.Layout = layout
-	for _, src := range layout.Stacks {
-		r := &Rendered{Source: src, Revision: api.Revision{Commit: commit, Message: message}}
-		r.Spec, r.Err = RenderStack(ctx, root, src, ids)
-		if r.Err != nil {
-			r.Err = inRepo(r.Err, dir)
-		}
-		if r.Err == nil {
-			r.Revision.Digest = stackspec.DigestStack(r.Spec)
-		}
-		snap.Stacks[src.Name] = r
-	}
-	return snap
 }
 
 // RenderStack loads, converts and finishes one stack of the tree at root:
