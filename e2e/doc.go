@@ -23,6 +23,10 @@
 // rollout_test.go rolls services between release images of e2e/workload
 // (one that crashes, one never healthy) with the docker CLI on a
 // terminal, as seed 004's walkthrough does, and kills the leader
-// mid-rollout. The benchmarks in bench_test.go measure API writes and
+// mid-rollout; gitops_test.go pushes stack files with the git CLI to a
+// bare repository the cluster follows (releases, a crashing release rolled
+// back and quarantined, a revert, broken YAML, a hand change shown as drift
+// and healed, a changed secret file, webhooks, a leader killed during a
+// git-driven rollout). The benchmarks in bench_test.go measure API writes and
 // failover (docs/bench.md).
 package e2e
