@@ -19,6 +19,7 @@ import (
 func newJoinCmd() *cobra.Command {
 	var (
 		dataDir, advertise, listen, hostname, token string
+		webhookAddr                                 string
 		debug                                       bool
 		tuning                                      raftTuning
 		agentOpts                                   agentOptions
@@ -66,6 +67,10 @@ CA does not match is refused before anything is sent to it.`,
 				m.Shutdown(context.Background())
 				return err
 			}
+			if err := serveWebhooks(cmd.Context(), webhookAddr, m, log); err != nil {
+				m.Shutdown(context.Background())
+				return err
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "This node joined a swarm as a manager.")
 			return untilSignal(cmd.Context(), m, log)
 		},
@@ -76,6 +81,7 @@ CA does not match is refused before anything is sent to it.`,
 	cmd.Flags().StringVar(&listen, "listen-addr", "", "address to bind (default: the advertise address)")
 	cmd.Flags().StringVar(&hostname, "hostname", "", "the node's name (default: the machine's hostname)")
 	cmd.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	cmd.Flags().StringVar(&webhookAddr, "webhook-addr", "", "HOST:PORT to receive git webhooks on, when this node joins as a manager (plain HTTP)")
 	tuning.addFlags(cmd)
 	agentOpts.addFlags(cmd)
 	return cmd
