@@ -175,3 +175,32 @@ func TestSetRepoKeepsCredentialsAsSecrets(t *testing.T) {
 		t.Errorf("a token shows in the API: %d %s", code, body)
 	}
 }
+
+// TestInProcessSyncOnAFollowerReachesTheLeader: a webhook received by a
+// follower asks for a sync in process; the write goes to the leader's
+// reconciler.
+func TestInProcessSyncOnAFollowerReachesTheLeader(t *testing.T) {
+	byNode := map[string]*fakeGitOps{}
+	h := newHarnessWith(t, 2, func(c *Config) {
+		g := &fakeGitOps{}
+		byNode[c.NodeID] = g
+		c.GitOps = g
+	})
+	leader, follower := h.managers[0], h.managers[1]
+	req, _ := http.NewRequest("POST", "http://swarmops.invalid/swarmops/v1/sync?stack=shop", nil)
+	resp, err := follower.srv.InProcess(Caller{NodeID: "webhook", Role: ca.RoleClient}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(resp.Body)
+		t.Fatalf("sync through the follower: %d %s", resp.StatusCode, buf.String())
+	}
+	if got := byNode[leader.id].syncs; len(got) != 1 || got[0] != "shop" {
+		t.Errorf("leader's reconciler got %q, want one sync of shop", got)
+	}
+	if got := byNode[follower.id].syncs; len(got) != 0 {
+		t.Errorf("follower's reconciler got %q, want none", got)
+	}
+}
