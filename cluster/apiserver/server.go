@@ -211,9 +211,12 @@ type RouteInfo struct {
 
 // Routes lists every route the server answers.
 func (s *Server) Routes() []RouteInfo {
-	out := make([]RouteInfo, len(s.routes))
-	for i, rt := range s.routes {
-		out[i] = RouteInfo{Method: rt.method, Path: rt.path, Write: rt.write, Join: rt.join}
+	out := make([]RouteInfo, 0, len(s.routes))
+	for _, rt := range s.routes {
+		if rt.internal {
+			continue // not there for anyone who could call it
+		}
+		out = append(out, RouteInfo{Method: rt.method, Path: rt.path, Write: rt.write, Join: rt.join})
 	}
 	return out
 }
