@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/stackspec"
 )
 
 // ageMagic starts every binary age file; an armored one starts with
@@ -220,32 +221,6 @@ func renameRefs(cs *swarm.ContainerSpec, secretNames, configNames map[string]str
 			cs.Privileges.CredentialSpec.Config = v
 		}
 	}
-	slices.SortStableFunc(cs.Secrets, func(a, b *swarm.SecretReference) int {
-		if n := strings.Compare(a.SecretName, b.SecretName); n != 0 {
-			return n
-		}
-		return strings.Compare(secretTarget(a), secretTarget(b))
-	})
-	slices.SortStableFunc(cs.Configs, func(a, b *swarm.ConfigReference) int {
-		if n := strings.Compare(a.ConfigName, b.ConfigName); n != 0 {
-			return n
-		}
-		// A runtime reference (no file) after the file ones of its config.
-		switch {
-		case a.File == nil && b.File == nil:
-			return 0
-		case a.File == nil:
-			return 1
-		case b.File == nil:
-			return -1
-		}
-		return strings.Compare(a.File.Name, b.File.Name)
-	})
-}
-
-func secretTarget(r *swarm.SecretReference) string {
-	if r.File == nil {
-		return ""
-	}
-	return r.File.Name
+	stackspec.SortSecretRefs(cs.Secrets)
+	stackspec.SortConfigRefs(cs.Configs)
 }

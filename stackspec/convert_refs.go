@@ -68,13 +68,25 @@ func (c *converter) secretRefs(base string, svc types.ServiceConfig) []*swarm.Se
 			File:       &swarm.SecretReferenceFileTarget{Name: r.target, UID: r.uid, GID: r.gid, Mode: r.mode},
 		})
 	}
+	SortSecretRefs(refs)
+	return refs
+}
+
+// SortSecretRefs sorts a service's secret references as Docker does: by
+// name, then by target file.
+func SortSecretRefs(refs []*swarm.SecretReference) {
+	target := func(r *swarm.SecretReference) string {
+		if r.File == nil {
+			return ""
+		}
+		return r.File.Name
+	}
 	slices.SortStableFunc(refs, func(a, b *swarm.SecretReference) int {
 		if n := strings.Compare(a.SecretName, b.SecretName); n != 0 {
 			return n
 		}
-		return strings.Compare(a.File.Name, b.File.Name)
+		return strings.Compare(target(a), target(b))
 	})
-	return refs
 }
 
 // configRefs are the service's configs, sorted like secrets, plus the one
@@ -109,22 +121,7 @@ func (c *converter) configRefs(base string, svc types.ServiceConfig) []*swarm.Co
 			c.failf(base+".credential_spec.config", "undefined config %q: declare it under the top-level configs", cs.Config)
 		}
 	}
-	// By name as Docker sorts; a runtime reference after the file ones of
-	// the same config, where Docker appends it.
-	slices.SortStableFunc(refs, func(a, b *swarm.ConfigReference) int {
-		if n := strings.Compare(a.ConfigName, b.ConfigName); n != 0 {
-			return n
-		}
-		switch {
-		case a.File == nil && b.File == nil:
-			return 0
-		case a.File == nil:
-			return 1
-		case b.File == nil:
-			return -1
-		}
-		return strings.Compare(a.File.Name, b.File.Name)
-	})
+	SortConfigRefs(refs)
 	return refs
 }
 
@@ -172,4 +169,24 @@ func (c *converter) credentialSpec(base string, svc types.ServiceConfig, configs
 		return out
 	}
 	return nil // configRefs reported the undefined config
+}
+
+// SortConfigRefs sorts a service's config references as Docker does: by
+// name, a runtime reference (a credential spec's) after the file ones of
+// the same config, where Docker appends it, then by target file.
+func SortConfigRefs(refs []*swarm.ConfigReference) {
+	slices.SortStableFunc(refs, func(a, b *swarm.ConfigReference) int {
+		if n := strings.Compare(a.ConfigName, b.ConfigName); n != 0 {
+			return n
+		}
+		switch {
+		case a.File == nil && b.File == nil:
+			return 0
+		case a.File == nil:
+			return 1
+		case b.File == nil:
+			return -1
+		}
+		return strings.Compare(a.File.Name, b.File.Name)
+	})
 }
