@@ -108,6 +108,10 @@ type Stack struct {
 	// Retry, when set, names a quarantined digest an operator asked to
 	// apply once more (`swarmops stack retry`).
 	Retry string `json:"retry,omitempty"`
+	// Written holds, per service, the digest of the spec the reconciler
+	// last wrote to it (stackspec.Digest): a service whose update rolled
+	// back from that spec is not given it again.
+	Written map[string]string `json:"written,omitempty"`
 }
 
 // HistoryLimit is how many deployments a stack keeps.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/stackspec"
 )
@@ -15,6 +16,16 @@ type Step struct {
 	Applied int
 	// Waiting names services held back by their depends_on, with why.
 	Waiting []string
+	// Written maps each service created or updated to the digest of the
+	// spec written (stackspec.Digest); a removed one maps to "".
+	Written map[string]string
+}
+
+func (s *Step) wrote(name, digest string) {
+	if s.Written == nil {
+		s.Written = map[string]string{}
+	}
+	s.Written[name] = digest
 }
 
 // converge makes one pass from live toward target: networks, secrets and
@@ -48,6 +59,27 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live) (
 		if err := upsert(ctx, w, target, live, ch); err != nil {
 			return step, err
 		}
+		if ch.Kind == api.KindService {
+			step.wrote(ch.Name, stackspec.Digest(target.Services[ch.Name]))
+		}
+		step.Applied++
+	}
+	// A service that runs what target asks but whose last rollout (or
+	// rollback) paused is written again: the write clears the pause and
+	// the rollout engine takes its tasks to the spec once more.
+	for _, name := range sortedKeys(target.Services) {
+		ls, ok := live.Services[name]
+		if !ok || pending[name] || ls.Update == nil || (ls.Update.State != swarm.UpdateStatePaused && ls.Update.State != swarm.UpdateStateRollbackPaused) {
+			continue
+		}
+		if why := blocked(target, live, pending, name); why != "" {
+			step.Waiting = append(step.Waiting, name+" ("+why+")")
+			continue
+		}
+		if err := w.UpdateService(ctx, ls.ID, ls.Version, target.Services[name]); err != nil {
+			return step, err
+		}
+		step.wrote(name, stackspec.Digest(target.Services[name]))
 		step.Applied++
 	}
 	settled := len(pending) == 0
@@ -60,6 +92,9 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live) (
 		}
 		if err := remove(ctx, w, ch); err != nil {
 			return step, err
+		}
+		if ch.Kind == api.KindService {
+			step.wrote(ch.Name, "")
 		}
 		step.Applied++
 	}

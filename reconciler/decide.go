@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/swarmops/swarmops/api"
+	"github.com/swarmops/swarmops/deploy"
 	"github.com/swarmops/swarmops/stackspec"
 )
 
@@ -63,6 +64,13 @@ func rolledBack(st swarm.UpdateState) bool {
 	return st == swarm.UpdateStateRollbackStarted || st == swarm.UpdateStateRollbackCompleted || st == swarm.UpdateStateRollbackPaused
 }
 
+// failedBack reports whether a service's update rolled back because it
+// failed: a rollback an operator asked for (`docker service rollback`) is
+// a hand change like any other.
+func failedBack(u *swarm.UpdateStatus) bool {
+	return u != nil && rolledBack(u.State) && u.Message != deploy.MessageManualRollback
+}
+
 // StackInput is everything Decide knows of one stack.
 type StackInput struct {
 	Name string
@@ -71,9 +79,10 @@ type StackInput struct {
 	// Desired is what the branch head renders; nil when the stack is not in
 	// the repository (or no head is known yet).
 	Desired *Rendered
-	// Pinned renders Record.Pin's revision, and LastGood Record.Applied's,
-	// when the shell could (nil otherwise).
-	Pinned, LastGood *Rendered
+	// Pinned renders Record.Pin's revision, LastGood Record.Applied's, and
+	// InFlight Record.LastAttempted's while a deployment of it is in
+	// flight, when the shell could (nil otherwise).
+	Pinned, LastGood, InFlight *Rendered
 	Live             Live
 	// Head is the branch head commit ("" when unknown).
 	Head string
@@ -130,17 +139,26 @@ func Decide(in StackInput) Action {
 			rev.Time = in.Now
 			rec.LastAttempted = &rev
 		}
-		return settle(in.Record, rec, api.StackFailed, target.Err.Error(), nil)
+		msg := target.Err.Error()
+		if dep := inFlight(rec); dep != nil && in.InFlight != nil && in.InFlight.Spec != nil && in.InFlight.Revision.Digest == dep.Digest {
+			// The head broke while a deployment rolls out. Nothing more
+			// is applied, but the rollout (the control loop's now) still
+			// gets its verdict: a rollback quarantines its revision.
+			if v := judge(in, rec, in.InFlight); v.ended {
+				msg += fmt.Sprintf(" (meanwhile the deployment of %s ended: %s)", short(dep.Commit), orDone(v.msg))
+			}
+		}
+		return settle(in.Record, rec, api.StackFailed, msg, nil)
 	}
 	rec.Source, rec.Files, rec.Options = target.Source.Dir, target.Source.Files, target.Source.Options
 	rev := target.Revision
 	if in.PruneRefused {
 		return settle(in.Record, rec, api.StackOutOfSync, "the head removes every stack; nothing is applied until swarmops.yaml sets allow_prune_all: true", nil)
 	}
-	if rec.Status == api.StackProgressing && rec.LastAttempted != nil && rec.LastAttempted.Digest == rev.Digest {
+	if dep := inFlight(rec); dep != nil && dep.Digest == rev.Digest {
 		return follow(in, rec, target)
 	}
-	if rec.Applied != nil && rec.Applied.Digest == rev.Digest {
+	if rec.Applied != nil && rec.Applied.Digest == rev.Digest && !unfinished(in, rec, target) {
 		return steady(in, rec, target)
 	}
 	if isQuarantined(rec, rev.Digest) && rec.Retry != rev.Digest {
@@ -152,7 +170,11 @@ func Decide(in StackInput) Action {
 		msg := fmt.Sprintf("revision %s is quarantined: %s at %s; push a fix, or `swarmops stack retry %s`", short(rev.Commit), why, q.Time.UTC().Format(time.RFC3339), in.Name)
 		var apply *Rendered
 		if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
-			apply = in.LastGood
+			if svc := revertedService(in, rec, in.LastGood); svc != "" {
+				msg += fmt.Sprintf("; going back to %s rolled back too (service %s): the stack is left as it is", short(in.LastGood.Revision.Commit), svc)
+			} else {
+				apply = in.LastGood
+			}
 		}
 		return settle(in.Record, rec, status, msg, apply)
 	}
@@ -187,30 +209,80 @@ func start(in StackInput, rec *api.Stack, target *Rendered, trigger string) Acti
 	return Action{Record: rec, Apply: target}
 }
 
-// follow watches a deployment in flight: it goes on converging until every
-// service runs the new spec, or records how the rollout failed.
+// follow watches the deployment in flight: it goes on converging until
+// every service runs the new spec, or records how the rollout failed.
 func follow(in StackInput, rec *api.Stack, target *Rendered) Action {
-	started := rec.LastAttempted.Time
+	v := judge(in, rec, target)
+	if !v.ended {
+		rec.Message = v.msg
+		return Action{Record: changed(in.Record, rec), Apply: target}
+	}
+	return settle(in.Record, rec, v.status, v.msg, v.apply)
+}
+
+// verdict is how the deployment in flight stands.
+type verdict struct {
+	ended  bool
+	status api.StackStatus
+	msg    string
+	// apply is what to converge toward after a rollback (the last good
+	// revision, with rollback_stack).
+	apply *Rendered
+}
+
+// inFlight is the deployment rolling out, if any: the newest of the
+// history, not yet ended.
+func inFlight(rec *api.Stack) *api.Deployment {
+	if len(rec.History) == 0 || rec.History[0].Outcome != api.OutcomeProgressing {
+		return nil
+	}
+	return &rec.History[0]
+}
+
+// judge decides whether the deployment in flight, whose rendering is
+// target, has ended, and records its outcome on rec when it has: applied
+// when every service runs its spec, quarantined when a service rolled back
+// from it.
+func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
+	dep := inFlight(rec)
+	if dep == nil {
+		return verdict{ended: true, status: rec.Status, msg: rec.Message}
+	}
+	started := dep.Time
 	for _, name := range sortedKeys(target.Spec.Services) {
 		ls, ok := in.Live.Services[name]
-		if !ok || ls.Update == nil || ls.Update.StartedAt == nil || ls.Update.StartedAt.Before(started) {
+		if !ok || ls.Update == nil {
 			continue
 		}
+		// A rollback counts against this deployment when it undid the
+		// spec this deployment asks for, whichever deployment wrote it
+		// (one this one superseded may have); without a record of what
+		// was written, when it began after this deployment did.
+		recent := ls.Update.StartedAt != nil && !ls.Update.StartedAt.Before(started)
 		switch st := ls.Update.State; {
-		case rolledBack(st):
+		case failedBack(ls.Update) && (revertedFrom(in, rec, name, target) || (rec.Written[name] == "" && recent)):
 			msg := fmt.Sprintf("service %s rolled back: %s", name, ls.Update.Message)
+			q := dep.Revision
 			finish(rec, api.OutcomeRolledBack, msg, in.Now)
-			quarantine(rec, in.Now)
-			var apply *Rendered
-			if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
-				apply = in.LastGood
-				msg += "; the whole stack goes back to " + short(in.LastGood.Revision.Commit)
+			if rec.Applied == nil || rec.Applied.Digest != q.Digest {
+				// Going back to what is applied is no new revision to
+				// hold back: it stays applied, the stack Degraded.
+				quarantine(rec, q, in.Now)
 			}
-			return settle(in.Record, rec, api.StackDegraded, msg, apply)
-		case st == swarm.UpdateStatePaused:
+			v := verdict{ended: true, status: api.StackDegraded, msg: msg}
+			if rec.Options.RollbackStack && in.LastGood != nil && in.LastGood.Spec != nil {
+				if svc := revertedService(in, rec, in.LastGood); svc != "" {
+					v.msg += fmt.Sprintf("; going back to %s rolled back too (service %s): the stack is left as it is", short(in.LastGood.Revision.Commit), svc)
+				} else {
+					v.apply = in.LastGood
+					v.msg += "; the whole stack goes back to " + short(in.LastGood.Revision.Commit)
+				}
+			}
+			return v
+		case st == swarm.UpdateStatePaused && recent:
 			msg := fmt.Sprintf("the update of service %s is paused: %s", name, ls.Update.Message)
 			finish(rec, api.OutcomePaused, msg, in.Now)
-			return settle(in.Record, rec, api.StackDegraded, msg, nil)
+			return verdict{ended: true, status: api.StackDegraded, msg: msg}
 		}
 	}
 	pending := stackspec.Diff(target.Spec, in.Live.Spec)
@@ -221,21 +293,20 @@ func follow(in StackInput, rec *api.Stack, target *Rendered) Action {
 		}
 	}
 	if pending.Empty() && len(waiting) == 0 {
-		rev := *rec.LastAttempted
+		rev := dep.Revision
 		rec.Applied = &rev
 		finish(rec, api.OutcomeSucceeded, "", in.Now)
 		status := api.StackSynced
 		if rec.Pin != nil {
 			status = api.StackSuspended
 		}
-		return settle(in.Record, rec, status, pinMessage(rec), nil)
+		return verdict{ended: true, status: status, msg: pinMessage(rec)}
 	}
-	msg := fmt.Sprintf("rolling out %s", short(rec.LastAttempted.Commit))
+	msg := fmt.Sprintf("rolling out %s", short(dep.Commit))
 	if len(waiting) > 0 {
 		msg += "; waiting for " + strings.Join(waiting, ", ")
 	}
-	rec.Message = msg
-	return Action{Record: changed(in.Record, rec), Apply: target}
+	return verdict{status: api.StackProgressing, msg: msg}
 }
 
 // steady handles a stack whose target is what is applied: it records a
@@ -252,10 +323,55 @@ func steady(in StackInput, rec *api.Stack, target *Rendered) Action {
 		status = api.StackSuspended
 	}
 	var apply *Rendered
-	if rec.Options.SelfHeal && !stackspec.Diff(target.Spec, in.Live.Spec).Empty() && (in.Window.Open || in.Force) && !anyRollingOut(in.Live) {
+	if rec.Options.SelfHeal && !stackspec.Diff(target.Spec, in.Live.Spec).Empty() && (in.Window.Open || in.Force) && !anyRollingOut(in.Live) && revertedService(in, rec, target) == "" {
 		apply = target
 	}
 	return settle(in.Record, rec, status, pinMessage(rec), apply)
+}
+
+func orDone(msg string) string {
+	if msg == "" {
+		return "it succeeded"
+	}
+	return msg
+}
+
+// unfinished reports whether the cluster is not on target although target
+// is what is applied: a deployment of another revision began and did not
+// end by going back (a revert pushed while it rolled out, an update left
+// paused). Then target is deployed again rather than taken as running.
+func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
+	if len(rec.History) == 0 {
+		return false
+	}
+	last := rec.History[0]
+	if last.Digest == target.Revision.Digest || last.Outcome == api.OutcomeSucceeded {
+		return false
+	}
+	return !stackspec.Diff(target.Spec, in.Live.Spec).Empty()
+}
+
+// revertedFrom reports whether service name's last update rolled back
+// from the spec target asks for, as the reconciler recorded writing it.
+func revertedFrom(in StackInput, rec *api.Stack, name string, target *Rendered) bool {
+	ls, ok := in.Live.Services[name]
+	want, declared := target.Spec.Services[name]
+	if !ok || !declared || !failedBack(ls.Update) {
+		return false
+	}
+	written := rec.Written[name]
+	return written != "" && written == stackspec.Digest(want) && written != stackspec.Digest(in.Live.Spec.Services[name])
+}
+
+// revertedService names a service of target whose update rolled back from
+// the spec target asks for, or "".
+func revertedService(in StackInput, rec *api.Stack, target *Rendered) string {
+	for _, name := range sortedKeys(target.Spec.Services) {
+		if revertedFrom(in, rec, name, target) {
+			return name
+		}
+	}
+	return ""
 }
 
 // removal handles a stack the repository no longer has.
@@ -332,9 +448,8 @@ func pinMessage(rec *api.Stack) string {
 	return fmt.Sprintf("held at %s by `swarmops stack rollback`; syncing resumes when the branch moves or with `swarmops stack resume %s`", short(rec.Pin.Revision.Commit), rec.Name)
 }
 
-// quarantine adds the revision last attempted to the quarantine.
-func quarantine(rec *api.Stack, now time.Time) {
-	q := *rec.LastAttempted
+// quarantine adds revision q to the quarantine.
+func quarantine(rec *api.Stack, q api.Revision, now time.Time) {
 	q.Time = now
 	rec.Quarantined = append([]api.Revision{q}, slices.DeleteFunc(rec.Quarantined, func(r api.Revision) bool { return r.Digest == q.Digest })...)
 	if len(rec.Quarantined) > api.HistoryLimit {

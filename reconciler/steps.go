@@ -106,6 +106,9 @@ func (r *Stepper) StepOnly(ctx context.Context, snap *Snapshot, force bool, forc
 		if rec != nil && rec.Applied != nil && rec.Options.RollbackStack {
 			in.LastGood = r.renderStack(ctx, rec.Applied.Commit, name)
 		}
+		if dep := inFlightOf(rec); dep != nil && in.Desired != nil && in.Desired.Err != nil {
+			in.InFlight = r.renderStack(ctx, dep.Commit, name)
+		}
 		if snap.Err != nil {
 			// A broken swarmops.yaml changes nothing: follow what is in
 			// flight toward what is recorded, start nothing new.
@@ -244,11 +247,23 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 		if old == nil || old.Status != act.Record.Status {
 			r.Logger.Info("stack status", "stack", name, "status", string(act.Record.Status), "message", act.Record.Message)
 		}
+		if dep := inFlight(act.Record); dep != nil && (old == nil || len(old.History) == 0 || old.History[0].Commit != dep.Commit || old.History[0].Time != dep.Time) {
+			q := make([]string, len(act.Record.Quarantined))
+			for i, r := range act.Record.Quarantined {
+				q[i] = shortDigest(r.Digest)
+			}
+			r.Logger.Info("deployment started", "stack", name, "commit", short(dep.Commit), "digest", shortDigest(dep.Digest), "trigger", dep.Trigger, "quarantined", q)
+		}
 	}
 	if act.Apply == nil || act.Apply.Spec == nil {
 		return nil
 	}
 	step, err := converge(ctx, w, act.Apply.Spec, live)
+	if len(step.Written) > 0 {
+		if werr := r.noteWritten(ctx, name, step.Written); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if step.Applied > 0 {
 		for _, ch := range stackspecDiff(act.Apply.Spec, live).Changes {
 			r.Logger.Debug("change", "kind", string(ch.Kind), "name", ch.Name, "action", string(ch.Action), "fields", fmt.Sprint(ch.Fields))
@@ -260,6 +275,42 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 
 func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {
 	return stackspec.Diff(target, live.Spec)
+}
+
+// shortDigest is a digest as logs show it.
+func shortDigest(d string) string {
+	const p = "sha256:"
+	if len(d) > len(p)+10 {
+		return d[len(p) : len(p)+10]
+	}
+	return d
+}
+
+func inFlightOf(rec *api.Stack) *api.Deployment {
+	if rec == nil {
+		return nil
+	}
+	return inFlight(rec)
+}
+
+// noteWritten records on the stack which spec the reconciler wrote to each
+// service (api.Stack.Written).
+func (r *Stepper) noteWritten(ctx context.Context, name string, written map[string]string) error {
+	rec := r.record(name)
+	if rec == nil {
+		return nil // removed meanwhile: nothing to note it on
+	}
+	if rec.Written == nil {
+		rec.Written = map[string]string{}
+	}
+	for svc, digest := range written {
+		if digest == "" {
+			delete(rec.Written, svc)
+		} else {
+			rec.Written[svc] = digest
+		}
+	}
+	return r.Writer.PutStack(ctx, rec)
 }
 
 // readLive reads what runs of one stack.
@@ -280,7 +331,7 @@ func (r *Stepper) refuse(ctx context.Context, name string, target *Rendered, cau
 	msg := fmt.Sprintf("the cluster refused %s: %v; fix the stack and push, or `swarmops stack retry %s`", short(target.Revision.Commit), cause, name)
 	now := r.Now()
 	finish(rec, api.OutcomeFailed, msg, now)
-	quarantine(rec, now)
+	quarantine(rec, *rec.LastAttempted, now)
 	rec.Status, rec.Message = api.StackFailed, msg
 	r.Logger.Warn("stack refused by the cluster; revision quarantined", "stack", name, "commit", short(target.Revision.Commit), "err", cause)
 	return r.Writer.PutStack(ctx, rec)
