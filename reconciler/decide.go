@@ -83,7 +83,7 @@ type StackInput struct {
 	// InFlight Record.LastAttempted's while a deployment of it is in
 	// flight, when the shell could (nil otherwise).
 	Pinned, LastGood, InFlight *Rendered
-	Live             Live
+	Live                       Live
 	// Head is the branch head commit ("" when unknown).
 	Head string
 	// Window is the sync windows' verdict now; Force overrides it (a
