@@ -80,8 +80,9 @@ type StackInput struct {
 	// the repository (or no head is known yet).
 	Desired *Rendered
 	// Pinned renders Record.Pin's revision, LastGood Record.Applied's, and
-	// InFlight Record.LastAttempted's while a deployment of it is in
-	// flight, when the shell could (nil otherwise).
+	// InFlight the revision of the deployment in flight (the newest of
+	// Record.History, not yet ended) while the head does not render, when
+	// the shell could (nil otherwise).
 	Pinned, LastGood, InFlight *Rendered
 	Live                       Live
 	// Head is the branch head commit ("" when unknown).

@@ -284,3 +284,59 @@ func TestDecideFollowingIsIdempotent(t *testing.T) {
 		t.Errorf("history grew from %d to %d entries: a second deployment of the same revision", len(rec.History), len(act.Record.History))
 	}
 }
+
+func TestDecideRevertWhileRollingOut(t *testing.T) {
+	v1, v2 := release("c1c1c1c1c1", "web:1"), release("c2c2c2c2c2", "web:2")
+	rec := deploying(t, v2, synced(t, v1))
+	revert := *v1
+	revert.Revision.Commit = "c3c3c3c3c3"
+	// Half of the release runs: the revert must deploy v1 again, not call
+	// the stack Synced because v1 is what is applied.
+	act := Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: running(v2), Window: open(), Now: t0.Add(time.Second)})
+	if act.Apply != &revert || act.Record.Status != api.StackProgressing || act.Record.History[1].Outcome != api.OutcomeSuperseded {
+		t.Errorf("Decide = %+v / %+v, want the revert deployed and the release superseded", act, act.Record)
+	}
+}
+
+func TestDecideBrokenHeadStillJudgesTheRolloutInFlight(t *testing.T) {
+	v1, v2 := release("c1c1c1c1c1", "web:1"), release("c2c2c2c2c2", "web:crash")
+	rec := deploying(t, v2, synced(t, v1))
+	rec.Written = map[string]string{"shop_web": stackspec.Digest(v2.Spec.Services["shop_web"])}
+	broken := &Rendered{Source: v1.Source, Revision: api.Revision{Commit: "cbcbcbcbcb"}, Err: errors.New("stacks/shop/compose.yml:3:1: bad")}
+	act := Decide(StackInput{Name: "shop", Record: rec, Desired: broken, InFlight: v2, Head: "cbcbcbcbcb", Live: rolledBackLive(v1, t0.Add(time.Second)), Window: open(), Now: t0.Add(time.Minute)})
+	if act.Apply != nil || act.Record.Status != api.StackFailed {
+		t.Fatalf("Decide = %+v / %+v, want Failed with nothing applied", act, act.Record)
+	}
+	if q := act.Record.Quarantined; len(q) != 1 || q[0].Digest != v2.Revision.Digest || act.Record.History[0].Outcome != api.OutcomeRolledBack {
+		t.Errorf("quarantine %+v, history %+v: want the release's rollback recorded while the head is broken", q, act.Record.History)
+	}
+	// The fix renders the release again: it stays quarantined.
+	fix := *v2
+	fix.Revision.Commit = "cfcfcfcfcf"
+	act = Decide(StackInput{Name: "shop", Record: act.Record, Desired: &fix, Head: "cfcfcfcfcf", Live: rolledBackLive(v1, t0.Add(time.Second)), Window: open(), Now: t0.Add(2 * time.Minute)})
+	if act.Apply != nil || act.Record.Status != api.StackDegraded {
+		t.Errorf("after the fix: Decide = %+v / %+v, want the quarantined release left alone", act, act.Record)
+	}
+}
+
+func TestDecideManualRollbackIsAHandChange(t *testing.T) {
+	v1, v2 := release("c1c1c1c1c1", "web:1"), release("c2c2c2c2c2", "web:2")
+	rec := synced(t, v2)
+	rec.Written = map[string]string{"shop_web": stackspec.Digest(v2.Spec.Services["shop_web"])}
+	v2.Source.Options.SelfHeal = true
+	rec.Options.SelfHeal = true
+	live := running(v1) // `docker service rollback` took it back to v1
+	ls := live.Services["shop_web"]
+	at := t0
+	ls.Update = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted, StartedAt: &at, Message: "manually requested rollback"}
+	live.Services["shop_web"] = ls
+	if act := Decide(StackInput{Name: "shop", Record: rec, Desired: v2, Head: "c2c2c2c2c2", Live: live, Window: open(), Now: t0.Add(time.Minute)}); act.Apply != v2 {
+		t.Errorf("Decide = %+v, want self_heal to put git's spec back after an operator's rollback", act)
+	}
+	// An automatic rollback from that spec is a failure: not healed again.
+	ls.Update.Message = "update rolled back due to failure or early termination of task x"
+	live.Services["shop_web"] = ls
+	if act := Decide(StackInput{Name: "shop", Record: rec, Desired: v2, Head: "c2c2c2c2c2", Live: live, Window: open(), Now: t0.Add(time.Minute)}); act.Apply != nil {
+		t.Errorf("Decide = %+v, want a spec that failed and rolled back left alone", act)
+	}
+}
