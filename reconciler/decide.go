@@ -346,7 +346,14 @@ func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
 		return false
 	}
 	last := rec.History[0]
-	if last.Digest == target.Revision.Digest || last.Outcome == api.OutcomeSucceeded {
+	if last.Digest == target.Revision.Digest {
+		return false
+	}
+	switch last.Outcome {
+	case api.OutcomeProgressing, api.OutcomePaused, api.OutcomeFailed:
+		// It may have left services half-way. (A rollback brought them
+		// back: what differs now is a hand change, for self_heal.)
+	default:
 		return false
 	}
 	return !stackspec.Diff(target.Spec, in.Live.Spec).Empty()

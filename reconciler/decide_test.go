@@ -340,3 +340,17 @@ func TestDecideManualRollbackIsAHandChange(t *testing.T) {
 		t.Errorf("Decide = %+v, want a spec that failed and rolled back left alone", act)
 	}
 }
+
+func TestDecideHandChangeAfterARollbackIsNotRedeployed(t *testing.T) {
+	v1, v2 := release("c1c1c1c1c1", "web:1"), release("c2c2c2c2c2", "web:crash")
+	rec := deploying(t, v2, synced(t, v1))
+	act := Decide(StackInput{Name: "shop", Record: rec, Desired: v2, Head: "c2c2c2c2c2", Live: rolledBackLive(v1, t0.Add(time.Second)), Window: open(), Now: t0.Add(time.Minute)})
+	rec = act.Record
+	revert := *v1
+	revert.Revision.Commit = "c3c3c3c3c3"
+	hand := running(release("c1c1c1c1c1", "web:hand"))
+	act = Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: hand, Window: open(), Now: t0.Add(time.Hour)})
+	if act.Apply != nil || act.Record.Status != api.StackSynced {
+		t.Errorf("Decide = %+v / %+v, want Synced with the hand change left for drift (no self_heal)", act, act.Record)
+	}
+}
