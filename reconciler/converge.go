@@ -35,7 +35,7 @@ func (s *Step) wrote(name, digest string) {
 // rollback, still finds the secrets and configs of the spec it leaves). A
 // failed write stops the pass; what was applied stays applied, and the
 // next pass continues from what then runs.
-func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live) (Step, error) {
+func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, resume bool) (Step, error) {
 	cs := stackspec.Diff(target, live.Spec)
 	pending := map[string]bool{}
 	for _, ch := range cs.Changes {
@@ -64,12 +64,12 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live) (
 		}
 		step.Applied++
 	}
-	// A service that runs what target asks but whose last rollout (or
-	// rollback) paused is written again: the write clears the pause and
-	// the rollout engine takes its tasks to the spec once more.
+	// With resume, a service that runs what target asks but whose last
+	// rollout (or rollback) paused is written again: the write clears the
+	// pause and the rollout engine takes its tasks to the spec once more.
 	for _, name := range sortedKeys(target.Services) {
 		ls, ok := live.Services[name]
-		if !ok || pending[name] || ls.Update == nil || (ls.Update.State != swarm.UpdateStatePaused && ls.Update.State != swarm.UpdateStateRollbackPaused) {
+		if !resume || !ok || pending[name] || ls.Update == nil || (ls.Update.State != swarm.UpdateStatePaused && ls.Update.State != swarm.UpdateStateRollbackPaused) {
 			continue
 		}
 		if why := blocked(target, live, pending, name); why != "" {

@@ -42,9 +42,11 @@ type LiveService struct {
 	// Dirty counts running tasks of an older spec.
 	Dirty  uint64
 	Update *swarm.UpdateStatus
-	// By and At name the last API write to the service (store.Writer).
-	By string
-	At time.Time
+	// By and At name the last attributed write to the service
+	// (store.Writer); ByUs is set when that was the reconciler's.
+	By   string
+	At   time.Time
+	ByUs bool
 }
 
 // Converged reports whether the service runs what it asks for and no
@@ -65,10 +67,19 @@ func rolledBack(st swarm.UpdateState) bool {
 }
 
 // failedBack reports whether a service's update rolled back because it
-// failed: a rollback an operator asked for (`docker service rollback`) is
-// a hand change like any other.
-func failedBack(u *swarm.UpdateStatus) bool {
-	return u != nil && rolledBack(u.State) && u.Message != deploy.MessageManualRollback
+// failed. A rollback an operator asked for (`docker service rollback`) is
+// a hand change like any other: their request is the service's last
+// attributed write, where an automatic rollback (the control loop's,
+// unattributed) leaves the reconciler's. Without a record of writers, the
+// rollback's message tells, until the rollback completes.
+func failedBack(ls LiveService) bool {
+	if ls.Update == nil || !rolledBack(ls.Update.State) {
+		return false
+	}
+	if ls.By != "" {
+		return ls.ByUs
+	}
+	return ls.Update.Message != deploy.MessageManualRollback
 }
 
 // StackInput is everything Decide knows of one stack.
@@ -107,6 +118,10 @@ type Action struct {
 	Apply *Rendered
 	// Remove removes every object of the stack and its record.
 	Remove bool
+	// Resume writes again the services that already run Apply's spec
+	// but whose rollout paused: only for the deployment in flight, so a
+	// service that pauses again is judged, not written in a loop.
+	Resume bool
 }
 
 // Decide is the reconciler's pure core for one stack: given its record,
@@ -207,7 +222,7 @@ func start(in StackInput, rec *api.Stack, target *Rendered, trigger string) Acti
 	rec.Inventory = inventoryOf(target.Spec)
 	rec.Status = api.StackProgressing
 	rec.Message = "applying " + short(rev.Commit)
-	return Action{Record: rec, Apply: target}
+	return Action{Record: rec, Apply: target, Resume: true}
 }
 
 // follow watches the deployment in flight: it goes on converging until
@@ -216,7 +231,7 @@ func follow(in StackInput, rec *api.Stack, target *Rendered) Action {
 	v := judge(in, rec, target)
 	if !v.ended {
 		rec.Message = v.msg
-		return Action{Record: changed(in.Record, rec), Apply: target}
+		return Action{Record: changed(in.Record, rec), Apply: target, Resume: true}
 	}
 	return settle(in.Record, rec, v.status, v.msg, v.apply)
 }
@@ -261,7 +276,7 @@ func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
 		// was written, when it began after this deployment did.
 		recent := ls.Update.StartedAt != nil && !ls.Update.StartedAt.Before(started)
 		switch st := ls.Update.State; {
-		case failedBack(ls.Update) && (revertedFrom(in, rec, name, target) || (rec.Written[name] == "" && recent)):
+		case failedBack(ls) && (revertedFrom(in, rec, name, target) || (rec.Written[name] == "" && recent)):
 			msg := fmt.Sprintf("service %s rolled back: %s", name, ls.Update.Message)
 			q := dep.Revision
 			finish(rec, api.OutcomeRolledBack, msg, in.Now)
@@ -319,15 +334,22 @@ func steady(in StackInput, rec *api.Stack, target *Rendered) Action {
 		rev.Commit, rev.Message = target.Revision.Commit, target.Revision.Message
 		rec.Applied = &rev
 	}
-	status := api.StackSynced
+	status, msg := api.StackSynced, pinMessage(rec)
 	if rec.Pin != nil {
 		status = api.StackSuspended
 	}
+	reverted := revertedService(in, rec, target)
+	if reverted != "" {
+		// Deploying what is applied again (after a revert) failed for
+		// this service: it runs its previous spec, not the applied one.
+		status = api.StackDegraded
+		msg = fmt.Sprintf("service %s rolled back from the spec of %s and runs its previous one: %s; push a fix", reverted, short(target.Revision.Commit), in.Live.Services[reverted].Update.Message)
+	}
 	var apply *Rendered
-	if rec.Options.SelfHeal && !stackspec.Diff(target.Spec, in.Live.Spec).Empty() && (in.Window.Open || in.Force) && !anyRollingOut(in.Live) && revertedService(in, rec, target) == "" {
+	if rec.Options.SelfHeal && !stackspec.Diff(target.Spec, in.Live.Spec).Empty() && (in.Window.Open || in.Force) && !anyRollingOut(in.Live) && reverted == "" {
 		apply = target
 	}
-	return settle(in.Record, rec, status, pinMessage(rec), apply)
+	return settle(in.Record, rec, status, msg, apply)
 }
 
 func orDone(msg string) string {
@@ -364,7 +386,7 @@ func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
 func revertedFrom(in StackInput, rec *api.Stack, name string, target *Rendered) bool {
 	ls, ok := in.Live.Services[name]
 	want, declared := target.Spec.Services[name]
-	if !ok || !declared || !failedBack(ls.Update) {
+	if !ok || !declared || !failedBack(ls) {
 		return false
 	}
 	written := rec.Written[name]

@@ -354,3 +354,23 @@ func TestDecideHandChangeAfterARollbackIsNotRedeployed(t *testing.T) {
 		t.Errorf("Decide = %+v / %+v, want Synced with the hand change left for drift (no self_heal)", act, act.Record)
 	}
 }
+
+func TestFailedBackKnowsWhoRolledBack(t *testing.T) {
+	at := t0
+	done := &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted, StartedAt: &at, Message: "rollback completed"}
+	for _, tc := range []struct {
+		name string
+		ls   LiveService
+		want bool
+	}{
+		{"automatic: the reconciler's write is the last attributed one", LiveService{Update: done, By: WriterName, ByUs: true}, true},
+		{"an operator's rollback: their request is", LiveService{Update: done, By: "client-alice"}, false},
+		{"no writers recorded: the message of a finished rollback", LiveService{Update: done}, true},
+		{"no writers recorded: an operator's rollback under way", LiveService{Update: &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, Message: "manually requested rollback"}}, false},
+		{"no rollback", LiveService{Update: &swarm.UpdateStatus{State: swarm.UpdateStateCompleted}, ByUs: true}, false},
+	} {
+		if got := failedBack(tc.ls); got != tc.want {
+			t.Errorf("%s: failedBack = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -9,8 +9,9 @@ import (
 	"github.com/swarmops/swarmops/deploy"
 )
 
-// readLive reads what the cluster runs of stack name.
-func readLive(tx store.ReadTx, name string) (Live, error) {
+// readLive reads what the cluster runs of stack name; self is the name the
+// reconciler's own writes carry.
+func readLive(tx store.ReadTx, name, self string) (Live, error) {
 	spec, err := stackstate.Stack(tx, name)
 	if err != nil {
 		return Live{}, err
@@ -49,6 +50,7 @@ func readLive(tx store.ReadTx, name string) (Live, error) {
 		}
 		if w, err := tx.Writer(store.TableServices, svc.ID); err == nil {
 			ls.By, ls.At = w.By, w.At
+			ls.ByUs = w.By != "" && w.By == self
 		}
 		live.Services[svc.Spec.Name] = ls
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient, if set, is used for http(s) remotes.
 	HTTPClient *http.Client
+	// Self is the name the Writer's changes are recorded under; default
+	// WriterName.
+	Self string
 }
 
 // Reconciler keeps the cluster equal to the git repository its record
@@ -88,7 +91,7 @@ func New(cfg Config) *Reconciler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Reconciler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), renders: map[string]*Snapshot{}}
-	r.stepper = &Stepper{Store: cfg.Store, Writer: cfg.Writer, Now: cfg.Now, Logger: cfg.Logger, Render: r.renderStack}
+	r.stepper = &Stepper{Store: cfg.Store, Writer: cfg.Writer, Now: cfg.Now, Logger: cfg.Logger, Render: r.renderStack, Self: cfg.Self}
 	return r
 }
 

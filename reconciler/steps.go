@@ -22,6 +22,9 @@ type Stepper struct {
 	Writer Writer
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Self is the name the Writer's changes are recorded under
+	// (store.Writer.By); default WriterName.
+	Self string
 	// Render renders stack name at an earlier commit, for pins, rollbacks
 	// to the last good revision and drift against what is applied; nil
 	// (or a nil result) when it cannot.
@@ -214,7 +217,7 @@ func (r *Stepper) readState(snap *Snapshot, only map[string]bool) (map[string]*a
 			if only != nil && !only[name] {
 				continue
 			}
-			if lives[name], err = readLive(tx, name); err != nil {
+			if lives[name], err = readLive(tx, name, r.self()); err != nil {
 				return err
 			}
 		}
@@ -227,7 +230,7 @@ func (r *Stepper) readState(snap *Snapshot, only map[string]bool) (map[string]*a
 func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Action, live Live) error {
 	w := r.Writer
 	if act.Remove {
-		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live)
+		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live, false)
 		if err != nil {
 			return err
 		}
@@ -258,7 +261,7 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 	if act.Apply == nil || act.Apply.Spec == nil {
 		return nil
 	}
-	step, err := converge(ctx, w, act.Apply.Spec, live)
+	step, err := converge(ctx, w, act.Apply.Spec, live, act.Resume)
 	if len(step.Written) > 0 {
 		if werr := r.noteWritten(ctx, name, step.Written); werr != nil && err == nil {
 			err = werr
@@ -275,6 +278,17 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 
 func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {
 	return stackspec.Diff(target, live.Spec)
+}
+
+// WriterName is who the reconciler's writes are recorded as, unless a
+// Stepper says otherwise: the caller the leader's API serves it as.
+const WriterName = "swarmops-reconciler"
+
+func (r *Stepper) self() string {
+	if r.Self != "" {
+		return r.Self
+	}
+	return WriterName
 }
 
 // shortDigest is a digest as logs show it.
@@ -316,7 +330,7 @@ func (r *Stepper) noteWritten(ctx context.Context, name string, written map[stri
 // readLive reads what runs of one stack.
 func (r *Stepper) readLive(name string) (live Live, err error) {
 	err = r.Store.View(func(tx store.ReadTx) error {
-		live, err = readLive(tx, name)
+		live, err = readLive(tx, name, r.self())
 		return err
 	})
 	return live, err

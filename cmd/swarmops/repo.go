@@ -161,7 +161,7 @@ func gitopsHook(env manager.GitOpsEnv) manager.GitOpsTerm {
 	if err != nil {
 		panic(err) // only options that cannot fail are passed
 	}
-	return reconciler.New(reconciler.Config{Store: env.Store, Writer: w, Open: env.Open, Dir: env.Dir, Now: env.Now, Logger: env.Logger})
+	return reconciler.New(reconciler.Config{Store: env.Store, Writer: w, Open: env.Open, Dir: env.Dir, Now: env.Now, Logger: env.Logger, Self: manager.ReconcilerCaller})
 }
 
 // serveWebhooks serves git webhooks on addr (plain HTTP: put TLS in front
