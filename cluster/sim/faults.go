@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types/swarm"
 
+	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/store"
 )
 
@@ -16,6 +17,10 @@ func (s *Sim) fault() error {
 	st, err := s.read()
 	if err != nil {
 		return err
+	}
+	if s.git != nil {
+		// Hand changes to the stacks' services are the GitOps faults'.
+		st.services = slices.DeleteFunc(st.services, func(sv *swarm.Service) bool { return sv.Spec.Labels[api.LabelNamespace] != "" })
 	}
 	switch k := s.rng.IntN(22); k {
 	case 0, 1, 2:

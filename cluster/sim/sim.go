@@ -32,6 +32,9 @@ type Config struct {
 	// QuiesceSteps bounds the steps, after the faults stop, the cluster has
 	// to go quiet in.
 	QuiesceSteps int
+	// GitOps runs the reconciler too, against an in-memory repository
+	// (gitops.go).
+	GitOps bool
 }
 
 // Sim is one simulated cluster.
@@ -57,6 +60,7 @@ type Sim struct {
 	// release numbers the good images the faults roll out.
 	release int
 	roll    *rollouts
+	git     *gitops // nil without Config.GitOps
 }
 
 // seen is the last states of a task, for the forward-only check.
@@ -94,6 +98,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if err := s.elect(); err != nil {
 		return nil, err
+	}
+	if cfg.GitOps {
+		s.newGitOps()
 	}
 	return s, nil
 }
@@ -136,6 +143,11 @@ func Run(cfg Config) (*Sim, error) {
 			if err := s.checkConverged(); err != nil {
 				return s, fmt.Errorf("step %d (quiet): %w", s.step, err)
 			}
+			if s.git != nil {
+				if err := s.checkGitOpsEnd(); err != nil {
+					return s, fmt.Errorf("step %d (quiet): %w", s.step, err)
+				}
+			}
 			return s, nil
 		}
 	}
@@ -172,10 +184,11 @@ func (s *Sim) busyWith() string {
 }
 
 // Step advances the clock by one tick and runs one round: a fault maybe,
-// agents returning, the agents' calls to the dispatcher (registration,
-// heartbeats, assignments, status reports, committed in one batch), the
-// dispatcher's heartbeat check, and the control loop until it settles;
-// then checks the invariants.
+// the reconciler's step (with Config.GitOps), agents returning, the
+// agents' calls to the dispatcher (registration, heartbeats, assignments,
+// status reports, committed in one batch), the dispatcher's heartbeat
+// check, and the control loop until it settles; then checks the
+// invariants.
 func (s *Sim) Step() error {
 	s.step++
 	s.now = s.now.Add(Tick)
@@ -185,7 +198,11 @@ func (s *Sim) Step() error {
 			return s.stepErr(err)
 		}
 	}
-	for _, f := range []func() error{s.recover, s.runAgents, s.expire, s.control, s.checkInvariants} {
+	round := []func() error{s.recover, s.runAgents, s.expire, s.control, s.checkInvariants}
+	if s.git != nil {
+		round = append(append([]func() error{s.reconcile}, round...), s.watchRollbacks)
+	}
+	for _, f := range round {
 		if err := f(); err != nil {
 			return s.stepErr(err)
 		}
