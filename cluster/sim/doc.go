@@ -54,6 +54,17 @@
 // give (a start-first replacement, for one, waiting for room beside the
 // task it replaces, as in Swarm).
 //
+// With Config.GitOps the git reconciler runs in the loop too (the same
+// reconciler.Stepper the leader runs, writing through a Writer over the
+// store): an in-memory repository gets random commits (releases, broken
+// files, failing releases, reverts, restores of older commits), operators
+// edit services by hand, retry stacks and roll services back, and every
+// step checks that a broken commit changes nothing, that no revision is
+// applied again after it rolled back unless retried, and that the
+// reconciler never writes again a spec a rollback just undid; once quiet,
+// each stack runs its last good, non-quarantined revision
+// (`go test ./cluster/sim -run TestGitOpsSimulation -gitops-seeds N`).
+//
 // Everything is driven from one seeded math/rand/v2 source and a fake
 // clock, with no goroutines: a seed replays exactly.
 package sim
