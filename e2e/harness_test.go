@@ -196,6 +196,12 @@ func startClusterWith(t testing.TB, opts clusterOptions) *testCluster {
 			w := c.newNode(t, root, fmt.Sprintf("w%d", i), false)
 			w.start(t, "join", "--data-dir", w.DataDir, "--advertise-addr", w.Addr, "--hostname", w.Name, "--token", token, first.Addr)
 			c.waitNodeListed(t, first, w.Name)
+			// The manager lists the node once it admitted it; the worker
+			// writes its identity a moment later.
+			poll(t, startTimeout, w.Name+"'s identity on disk", func() error {
+				_, err := (manager.DataDir{Dir: w.DataDir}).LoadIdentity()
+				return err
+			})
 		}
 	}
 	for _, m := range c.Managers {
