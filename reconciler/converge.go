@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/swarmops/swarmops/api"
@@ -35,7 +36,7 @@ func (s *Step) wrote(name, digest string) {
 // rollback, still finds the secrets and configs of the spec it leaves). A
 // failed write stops the pass; what was applied stays applied, and the
 // next pass continues from what then runs.
-func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, resume bool) (Step, error) {
+func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, resumeBefore time.Time) (Step, error) {
 	cs := stackspec.Diff(target, live.Spec)
 	pending := map[string]bool{}
 	for _, ch := range cs.Changes {
@@ -64,12 +65,13 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, r
 		}
 		step.Applied++
 	}
-	// With resume, a service that runs what target asks but whose last
-	// rollout (or rollback) paused is written again: the write clears the
-	// pause and the rollout engine takes its tasks to the spec once more.
+	// A service that runs what target asks but whose last rollout (or
+	// rollback) paused before resumeBefore is written again: the write
+	// clears the pause and the rollout engine takes its tasks to the spec
+	// once more.
 	for _, name := range sortedKeys(target.Services) {
 		ls, ok := live.Services[name]
-		if !resume || !ok || pending[name] || ls.Update == nil || (ls.Update.State != swarm.UpdateStatePaused && ls.Update.State != swarm.UpdateStateRollbackPaused) {
+		if !ok || pending[name] || !pausedBefore(ls.Update, resumeBefore) {
 			continue
 		}
 		if why := blocked(target, live, pending, name); why != "" {
@@ -178,4 +180,13 @@ func remove(ctx context.Context, w Writer, ch api.Change) error {
 		return w.RemoveConfig(ctx, ch.Name)
 	}
 	return errors.New("remove " + string(ch.Kind) + " " + ch.Name + ": unknown kind")
+}
+
+// pausedBefore reports whether u is a paused rollout or rollback that
+// began before t (never for a zero t).
+func pausedBefore(u *swarm.UpdateStatus, t time.Time) bool {
+	if t.IsZero() || u == nil || u.StartedAt == nil || (u.State != swarm.UpdateStatePaused && u.State != swarm.UpdateStateRollbackPaused) {
+		return false
+	}
+	return u.StartedAt.Before(t)
 }

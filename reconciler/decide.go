@@ -118,10 +118,12 @@ type Action struct {
 	Apply *Rendered
 	// Remove removes every object of the stack and its record.
 	Remove bool
-	// Resume writes again the services that already run Apply's spec
-	// but whose rollout paused: only for the deployment in flight, so a
-	// service that pauses again is judged, not written in a loop.
-	Resume bool
+	// ResumeBefore, when set, has the services that already run Apply's
+	// spec but whose rollout (or rollback) paused before that time written
+	// again, which resumes them: the deployment in flight resumes pauses
+	// older than itself once; one that pauses again under it is judged,
+	// not written in a loop.
+	ResumeBefore time.Time
 }
 
 // Decide is the reconciler's pure core for one stack: given its record,
@@ -180,8 +182,11 @@ func Decide(in StackInput) Action {
 	if isQuarantined(rec, rev.Digest) && rec.Retry != rev.Digest {
 		q := quarantined(rec, rev.Digest)
 		status, why := api.StackDegraded, "its rollout rolled back"
-		if d := deploymentOf(rec, rev.Digest); d != nil && d.Outcome == api.OutcomeFailed {
+		switch d := deploymentOf(rec, rev.Digest); {
+		case d != nil && d.Outcome == api.OutcomeFailed:
 			status, why = api.StackFailed, "the cluster refused it ("+d.Detail+")"
+		case d != nil && d.Outcome == api.OutcomePaused:
+			why = "its rollout paused (" + d.Detail + ")"
 		}
 		msg := fmt.Sprintf("revision %s is quarantined: %s at %s; push a fix, or `swarmops stack retry %s`", short(rev.Commit), why, q.Time.UTC().Format(time.RFC3339), in.Name)
 		var apply *Rendered
@@ -222,7 +227,7 @@ func start(in StackInput, rec *api.Stack, target *Rendered, trigger string) Acti
 	rec.Inventory = inventoryOf(target.Spec)
 	rec.Status = api.StackProgressing
 	rec.Message = "applying " + short(rev.Commit)
-	return Action{Record: rec, Apply: target, Resume: true}
+	return Action{Record: rec, Apply: target, ResumeBefore: rev.Time}
 }
 
 // follow watches the deployment in flight: it goes on converging until
@@ -231,7 +236,7 @@ func follow(in StackInput, rec *api.Stack, target *Rendered) Action {
 	v := judge(in, rec, target)
 	if !v.ended {
 		rec.Message = v.msg
-		return Action{Record: changed(in.Record, rec), Apply: target, Resume: true}
+		return Action{Record: changed(in.Record, rec), Apply: target, ResumeBefore: inFlight(rec).Time}
 	}
 	return settle(in.Record, rec, v.status, v.msg, v.apply)
 }
@@ -295,9 +300,15 @@ func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
 				}
 			}
 			return v
-		case st == swarm.UpdateStatePaused && recent:
+		case (st == swarm.UpdateStatePaused || st == swarm.UpdateStateRollbackPaused) && recent:
 			msg := fmt.Sprintf("the update of service %s is paused: %s", name, ls.Update.Message)
+			q := dep.Revision
 			finish(rec, api.OutcomePaused, msg, in.Now)
+			if rec.Applied == nil || rec.Applied.Digest != q.Digest {
+				// Applying it again would pause again: held back as a
+				// rolled-back revision is.
+				quarantine(rec, q, in.Now)
+			}
 			return verdict{ended: true, status: api.StackDegraded, msg: msg}
 		}
 	}

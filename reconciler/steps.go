@@ -230,7 +230,7 @@ func (r *Stepper) readState(snap *Snapshot, only map[string]bool) (map[string]*a
 func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Action, live Live) error {
 	w := r.Writer
 	if act.Remove {
-		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live, false)
+		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live, time.Time{})
 		if err != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 	if act.Apply == nil || act.Apply.Spec == nil {
 		return nil
 	}
-	step, err := converge(ctx, w, act.Apply.Spec, live, act.Resume)
+	step, err := converge(ctx, w, act.Apply.Spec, live, act.ResumeBefore)
 	if len(step.Written) > 0 {
 		if werr := r.noteWritten(ctx, name, step.Written); werr != nil && err == nil {
 			err = werr

@@ -337,3 +337,26 @@ func TestGitOpsResumedRollbackThatRollsBack(t *testing.T) {
 		t.Fatalf("after the rollbacks: %s", describeRecord(rec))
 	}
 }
+
+// Under a deployment in flight, a paused rollback is resumed once; when
+// the resumed rollout rolls back too, putting back the very spec it
+// rolled out, the spec is not written again at the next pass.
+func TestGitOpsResumedRolloutThatRollsBackInFlight(t *testing.T) {
+	v1 := shop("app:v1", "api", "web")
+	h := newHarness(t, api.StackOptions{}, v1)
+	h.push("failing release", with(v1, "web", imageCrash))
+	h.step()
+	h.rollBack("web")
+	h.pause("web")
+	h.step() // quarantined; shop_web runs tasks of both specs
+	h.push("release", with(v1, "api", "app:v3"))
+	h.step() // shop_web's paused rollback is resumed
+	if sv := h.service("web"); sv.UpdateStatus == nil || sv.UpdateStatus.State != swarm.UpdateStateUpdating {
+		t.Fatalf("shop_web's paused rollback was not resumed: %s", describeService(sv))
+	}
+	h.rollBack("web")
+	h.pause("web")
+	for range 3 {
+		h.step()
+	}
+}
