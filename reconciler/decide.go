@@ -357,10 +357,28 @@ func steady(in StackInput, rec *api.Stack, target *Rendered) Action {
 		msg = fmt.Sprintf("service %s rolled back from the spec of %s and runs its previous one: %s; push a fix", reverted, short(target.Revision.Commit), in.Live.Services[reverted].Update.Message)
 	}
 	var apply *Rendered
-	if rec.Options.SelfHeal && !stackspec.Diff(target.Spec, in.Live.Spec).Empty() && (in.Window.Open || in.Force) && !anyRollingOut(in.Live) && reverted == "" {
+	diff := stackspec.Diff(target.Spec, in.Live.Spec)
+	switch {
+	case diff.Empty() || !(in.Window.Open || in.Force) || anyRollingOut(in.Live) || reverted != "":
+	case rec.Options.SelfHeal:
+		apply = target
+	case onlyRemovals(diff):
+		// Objects the stack no longer declares (a failed revision's
+		// secrets, say, kept while its services went back) are pruned
+		// as they would have been at the end of a deployment.
 		apply = target
 	}
 	return settle(in.Record, rec, status, msg, apply)
+}
+
+// onlyRemovals reports whether every change of cs removes an object.
+func onlyRemovals(cs api.ChangeSet) bool {
+	for _, ch := range cs.Changes {
+		if ch.Action != api.ActionRemove {
+			return false
+		}
+	}
+	return true
 }
 
 func orDone(msg string) string {
