@@ -3,9 +3,7 @@ package sim
 import (
 	"flag"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -32,49 +30,7 @@ func TestSimulation(t *testing.T) {
 	if *seedFlag >= 0 {
 		first, n = uint64(*seedFlag), 1
 	}
-	type failure struct {
-		seed uint64
-		err  error
-		log  []string
-	}
-	var (
-		mu     sync.Mutex
-		failed *failure
-		wg     sync.WaitGroup
-	)
-	seeds := make(chan uint64)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for seed := range seeds {
-				s, err := Run(config(seed))
-				if *logFlag && s != nil {
-					t.Logf("seed %d:\n%s", seed, strings.Join(s.Log(), "\n"))
-				}
-				if err == nil {
-					continue
-				}
-				mu.Lock()
-				if failed == nil || seed < failed.seed {
-					failed = &failure{seed: seed, err: err}
-					if s != nil {
-						failed.log = s.Log()
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for seed := first; seed < first+n; seed++ {
-		mu.Lock()
-		stop := failed != nil
-		mu.Unlock()
-		if stop {
-			break
-		}
-		seeds <- seed
-	}
-	close(seeds)
-	wg.Wait()
+	failed := runSeeds(t, first, n, config, func(*Sim) {})
 	if failed != nil {
 		t.Fatalf("seed %d: %v\nreplay: go test ./cluster/sim -run TestSimulation -seed %d\nstep log:\n%s",
 			failed.seed, failed.err, failed.seed, strings.Join(failed.log, "\n"))
