@@ -271,9 +271,21 @@ func followedService(t *testing.T, h *harness, m *manager, name string) *swarm.S
 // old tasks shut down and tasks of the current spec run.
 func replaceTasks(h *harness, m *manager, svc *swarm.Service, status *swarm.UpdateStatus) {
 	h.t.Helper()
+	muts := shutDownTasks(h, m, svc.ID)
+	next := *svc
+	next.UpdateStatus = status
+	muts = append(muts, store.Update(&next, svc.Version.Index),
+		store.Create(taskOf(svc, taskID(svc.Spec.Name+"new1"), 1, m.id, swarm.TaskStateRunning)),
+		store.Create(taskOf(svc, taskID(svc.Spec.Name+"new2"), 2, m.id, swarm.TaskStateRunning)))
+	h.propose(muts...)
+}
+
+// shutDownTasks are the mutations that shut down every task of a service.
+func shutDownTasks(h *harness, m *manager, serviceID string) []store.Mutation {
+	h.t.Helper()
 	var muts []store.Mutation
 	if err := m.store.View(func(tx store.ReadTx) error {
-		old, err := tx.TasksByService(svc.ID)
+		old, err := tx.TasksByService(serviceID)
 		for _, o := range old {
 			c := *o
 			c.DesiredState, c.Status.State = swarm.TaskStateShutdown, swarm.TaskStateShutdown
@@ -283,12 +295,7 @@ func replaceTasks(h *harness, m *manager, svc *swarm.Service, status *swarm.Upda
 	}); err != nil {
 		h.t.Fatal(err)
 	}
-	next := *svc
-	next.UpdateStatus = status
-	muts = append(muts, store.Update(&next, svc.Version.Index),
-		store.Create(taskOf(svc, taskID(svc.Spec.Name+"new1"), 1, m.id, swarm.TaskStateRunning)),
-		store.Create(taskOf(svc, taskID(svc.Spec.Name+"new2"), 2, m.id, swarm.TaskStateRunning)))
-	h.propose(muts...)
+	return muts
 }
 
 func TestDockerCLIFollowsAnUpdate(t *testing.T) {
@@ -341,7 +348,11 @@ func TestDockerCLIFollowsAnUpdate(t *testing.T) {
 		back := *svc
 		back.Spec, back.PreviousSpec = *svc.PreviousSpec, &svc.Spec
 		back.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, Message: msg}
-		h.propose(store.Update(&back, svc.Version.Index))
+		// The failed update had already stopped the old tasks, as a real
+		// rollout does; were they left running, the swapped-back spec would
+		// make them up to date at once and the CLI could count them as
+		// converged before it reads the rollback status.
+		h.propose(append(shutDownTasks(h, m, svc.ID), store.Update(&back, svc.Version.Index))...)
 		run.out.waitFor(t, 30*time.Second, "rollback: "+msg)
 		rolled := h.service(m, "back")
 		replaceTasks(h, m, rolled, &swarm.UpdateStatus{State: swarm.UpdateStateRollbackCompleted, Message: "rollback completed"})
