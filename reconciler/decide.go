@@ -391,8 +391,26 @@ func orDone(msg string) string {
 // unfinished reports whether the cluster is not on target although target
 // is what is applied: a deployment of another revision began and did not
 // end by going back (a revert pushed while it rolled out, an update left
-// paused). Then target is deployed again rather than taken as running.
+// paused), or a service differs from target where the reconciler last
+// wrote another revision's spec to it (that revision's rollout rolled back
+// for another service and left this one updated). Then target is deployed again rather than taken as
+// running; what differs where the reconciler last wrote target's spec is
+// a hand change, for self_heal.
 func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
+	diff := stackspec.Diff(target.Spec, in.Live.Spec)
+	if diff.Empty() {
+		return false
+	}
+	for name, want := range target.Spec.Services {
+		live, ok := in.Live.Spec.Services[name]
+		if !ok {
+			continue
+		}
+		written, digest := rec.Written[name], stackspec.Digest(want)
+		if written != "" && written != digest && stackspec.Digest(live) != digest {
+			return true
+		}
+	}
 	if len(rec.History) == 0 {
 		return false
 	}
@@ -402,12 +420,10 @@ func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
 	}
 	switch last.Outcome {
 	case api.OutcomeProgressing, api.OutcomePaused, api.OutcomeFailed:
-		// It may have left services half-way. (A rollback brought them
-		// back: what differs now is a hand change, for self_heal.)
-	default:
-		return false
+		// It may have left services half-way.
+		return true
 	}
-	return !stackspec.Diff(target.Spec, in.Live.Spec).Empty()
+	return false
 }
 
 // revertedFrom reports whether service name's last update rolled back

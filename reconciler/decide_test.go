@@ -374,3 +374,28 @@ func TestFailedBackKnowsWhoRolledBack(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideRevertRedeploysWhatAnotherRevisionLeftUpdated(t *testing.T) {
+	v1, v2 := release("c1c1c1c1c1", "web:1"), release("c2c2c2c2c2", "web:2")
+	rec := deploying(t, v2, synced(t, v1))
+	// v2's rollout rolled back for another service; shop_web kept the
+	// spec the reconciler wrote for v2.
+	rec.History[0].Outcome = api.OutcomeRolledBack
+	rec.Quarantined = []api.Revision{v2.Revision}
+	rec.Status = api.StackDegraded
+	rec.Written = map[string]string{"shop_web": stackspec.Digest(v2.Spec.Services["shop_web"])}
+	revert := *v1
+	revert.Revision.Commit = "c3c3c3c3c3"
+	act := Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: running(v2), Window: open(), Now: t0.Add(time.Hour)})
+	if act.Apply != &revert || act.Record == nil || act.Record.Status != api.StackProgressing {
+		t.Fatalf("Decide = %+v, want the revert deployed over the service v2 left updated", act)
+	}
+
+	// Where the reconciler last wrote the applied spec, what differs is a
+	// hand change: left for drift.
+	rec.Written["shop_web"] = stackspec.Digest(v1.Spec.Services["shop_web"])
+	act = Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: running(v2), Window: open(), Now: t0.Add(time.Hour)})
+	if act.Apply != nil {
+		t.Errorf("Decide = %+v, want a hand change left alone without self_heal", act)
+	}
+}

@@ -360,3 +360,23 @@ func TestGitOpsResumedRolloutThatRollsBackInFlight(t *testing.T) {
 		h.step()
 	}
 }
+
+// A release that rolls back for one service leaves the others updated;
+// a revert to the applied revision then deploys it again rather than
+// calling the stack Synced while they run the release (seed 316).
+func TestGitOpsRevertAfterARollbackOfOneService(t *testing.T) {
+	v1 := shop("app:v1", "api", "db")
+	h := newHarness(t, api.StackOptions{}, v1)
+	h.push("failing release", with(with(v1, "api", "app:v2"), "db", imageCrash))
+	h.step()
+	h.rollBack("db")
+	h.settle()
+	if rec, img := h.record(), h.image("api"); img != "app:v2" || rec.Status != api.StackDegraded {
+		t.Fatalf("after shop_db rolled back: shop_api runs %s, the stack is %s", img, describeRecord(rec))
+	}
+	h.push("revert", v1)
+	h.settle()
+	if rec, img := h.record(), h.image("api"); img != "app:v1" || rec.Status != api.StackSynced {
+		t.Fatalf("after the revert: shop_api runs %s, the stack is %s", img, describeRecord(rec))
+	}
+}
