@@ -71,7 +71,7 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, r
 	// once more.
 	for _, name := range sortedKeys(target.Services) {
 		ls, ok := live.Services[name]
-		if !ok || pending[name] || !pausedBefore(ls.Update, resumeBefore) {
+		if !ok || pending[name] || !pausedBefore(ls, resumeBefore) {
 			continue
 		}
 		if why := blocked(target, live, pending, name); why != "" {
@@ -182,11 +182,16 @@ func remove(ctx context.Context, w Writer, ch api.Change) error {
 	return errors.New("remove " + string(ch.Kind) + " " + ch.Name + ": unknown kind")
 }
 
-// pausedBefore reports whether u is a paused rollout or rollback that
-// began before t (never for a zero t).
-func pausedBefore(u *swarm.UpdateStatus, t time.Time) bool {
+// pausedBefore reports whether ls's rollout or rollback paused before t
+// (never for a zero t): when its pause was written, or without that, when
+// it began.
+func pausedBefore(ls LiveService, t time.Time) bool {
+	u := ls.Update
 	if t.IsZero() || u == nil || u.StartedAt == nil || (u.State != swarm.UpdateStatePaused && u.State != swarm.UpdateStateRollbackPaused) {
 		return false
+	}
+	if !ls.Changed.IsZero() {
+		return ls.Changed.Before(t)
 	}
 	return u.StartedAt.Before(t)
 }

@@ -42,6 +42,10 @@ type LiveService struct {
 	// Dirty counts running tasks of an older spec.
 	Dirty  uint64
 	Update *swarm.UpdateStatus
+	// Changed is when the service was last written, by anyone: for a
+	// paused rollout, when it paused (nothing writes a paused service but
+	// a spec change, which clears the status).
+	Changed time.Time
 	// By and At name the last attributed write to the service
 	// (store.Writer); ByUs is set when that was the reconciler's.
 	By   string
@@ -60,6 +64,13 @@ func (s LiveService) Converged() bool {
 
 func rollingOut(st swarm.UpdateState) bool {
 	return st == swarm.UpdateStateUpdating || st == swarm.UpdateStateRollbackStarted
+}
+
+// rolloutDone reports whether the service's last rollout (or rollback)
+// completed: one that began after its spec was last written, which clears
+// the status.
+func rolloutDone(s LiveService) bool {
+	return s.Update != nil && (s.Update.State == swarm.UpdateStateCompleted || s.Update.State == swarm.UpdateStateRollbackCompleted)
 }
 
 func rolledBack(st swarm.UpdateState) bool {
@@ -300,7 +311,9 @@ func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
 				}
 			}
 			return v
-		case (st == swarm.UpdateStatePaused || st == swarm.UpdateStateRollbackPaused) && recent:
+		case (st == swarm.UpdateStatePaused || st == swarm.UpdateStateRollbackPaused) && (recent || !ls.Changed.Before(started)):
+			// Paused under this deployment: a rollout it began, or one
+			// it resumed (whose start is older) that paused again.
 			msg := fmt.Sprintf("the update of service %s is paused: %s", name, ls.Update.Message)
 			q := dep.Revision
 			finish(rec, api.OutcomePaused, msg, in.Now)
@@ -313,16 +326,29 @@ func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
 		}
 	}
 	pending := stackspec.Diff(target.Spec, in.Live.Spec)
-	var waiting []string
+	var waiting, tolerated []string
 	for _, name := range sortedKeys(target.Spec.Services) {
-		if ls, ok := in.Live.Services[name]; !ok || !ls.Converged() {
+		ls, ok := in.Live.Services[name]
+		switch {
+		case ok && ls.Converged():
+		case ok && rolloutDone(ls):
+			// The rollout engine is done with it, failures tolerated
+			// (max_failure_ratio): its tasks are a matter of convergence,
+			// drift that status shows, not of this deployment, which
+			// would otherwise wait for ever.
+			tolerated = append(tolerated, fmt.Sprintf("service %s: %d of %d tasks run the new spec", name, ls.Running-min(ls.Running, ls.Dirty), ls.Desired))
+		default:
 			waiting = append(waiting, name)
 		}
 	}
 	if pending.Empty() && len(waiting) == 0 {
 		rev := dep.Revision
 		rec.Applied = &rev
-		finish(rec, api.OutcomeSucceeded, "", in.Now)
+		detail := ""
+		if len(tolerated) > 0 {
+			detail = "completed with failures tolerated by max_failure_ratio: " + strings.Join(tolerated, "; ")
+		}
+		finish(rec, api.OutcomeSucceeded, detail, in.Now)
 		status := api.StackSynced
 		if rec.Pin != nil {
 			status = api.StackSuspended

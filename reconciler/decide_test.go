@@ -399,3 +399,29 @@ func TestDecideRevertRedeploysWhatAnotherRevisionLeftUpdated(t *testing.T) {
 		t.Errorf("Decide = %+v, want a hand change left alone without self_heal", act)
 	}
 }
+
+func TestDecideRolloutCompletedWithToleratedFailures(t *testing.T) {
+	v1, v2 := release("c1c1c1c1c1", "web:1"), release("c2c2c2c2c2", "web:2")
+	rec := deploying(t, v2, synced(t, v1))
+	live := running(v2)
+	at := t0.Add(time.Second)
+	ls := live.Services["shop_web"]
+	ls.Running, ls.Dirty = 2, 1 // one slot's replacement failed; its old task runs on
+	ls.Update = &swarm.UpdateStatus{State: swarm.UpdateStateCompleted, StartedAt: &at, Message: "update completed"}
+	live.Services["shop_web"] = ls
+	act := Decide(StackInput{Name: "shop", Record: rec, Desired: v2, Head: v2.Revision.Commit, Live: live, Window: open(), Now: t0.Add(time.Minute)})
+	if act.Record == nil || act.Record.Status != api.StackSynced || act.Record.Applied == nil || act.Record.Applied.Digest != v2.Revision.Digest {
+		t.Fatalf("Decide = %+v, want v2 applied: the rollout engine is done with the service", act.Record)
+	}
+	if d := act.Record.History[0]; d.Outcome != api.OutcomeSucceeded || !strings.Contains(d.Detail, "service shop_web: 1 of 3 tasks run the new spec") {
+		t.Errorf("deployment = %+v, want succeeded with the tolerated failure named", d)
+	}
+
+	// Before the rollout engine takes the service up, no status: waiting.
+	ls.Update = nil
+	live.Services["shop_web"] = ls
+	act = Decide(StackInput{Name: "shop", Record: rec, Desired: v2, Head: v2.Revision.Commit, Live: live, Window: open(), Now: t0.Add(time.Minute)})
+	if act.Record != nil && act.Record.Status != api.StackProgressing {
+		t.Errorf("Decide = %+v, want the deployment still in flight", act.Record)
+	}
+}

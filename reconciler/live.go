@@ -26,7 +26,7 @@ func readLive(tx store.ReadTx, name, self string) (Live, error) {
 		if err != nil {
 			return Live{}, err
 		}
-		ls := LiveService{ID: svc.ID, Version: svc.Version.Index, Update: svc.UpdateStatus}
+		ls := LiveService{ID: svc.ID, Version: svc.Version.Index, Update: svc.UpdateStatus, Changed: svc.UpdatedAt}
 		var meant uint64
 		for _, t := range tasks {
 			if t.DesiredState != swarm.TaskStateRunning {

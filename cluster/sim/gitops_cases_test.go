@@ -3,6 +3,7 @@ package sim
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 
@@ -378,5 +379,36 @@ func TestGitOpsRevertAfterARollbackOfOneService(t *testing.T) {
 	h.settle()
 	if rec, img := h.record(), h.image("api"); img != "app:v1" || rec.Status != api.StackSynced {
 		t.Fatalf("after the revert: shop_api runs %s, the stack is %s", img, describeRecord(rec))
+	}
+}
+
+// A rollout one deployment resumed, which rolls back and pauses again
+// under a newer deployment, is judged by that one, not resumed by it once
+// more: the pause came after it began, though the rollout is older
+// (seed 2569).
+func TestGitOpsResumedRolloutPausesUnderANewerDeployment(t *testing.T) {
+	v1 := shop("app:v1", "api", "web")
+	h := newHarness(t, api.StackOptions{}, v1)
+	h.push("failing release", with(v1, "api", imageCrash))
+	h.step()
+	h.rollBack("api")
+	h.pause("api")
+	h.step() // quarantined
+	h.push("release", with(v1, "web", "app:v3"))
+	h.step() // shop_api's paused rollback is resumed
+	if sv := h.service("api"); sv.UpdateStatus == nil || sv.UpdateStatus.State != swarm.UpdateStateUpdating {
+		t.Fatalf("shop_api's paused rollback was not resumed: %s", describeService(sv))
+	}
+	h.s.now = h.s.now.Add(time.Second)
+	h.push("release", with(v1, "web", "app:v4"))
+	h.step()
+	h.s.now = h.s.now.Add(time.Second)
+	h.rollBack("api")
+	h.pause("api")
+	for range 3 {
+		h.step()
+	}
+	if rec := h.record(); rec.Status == api.StackProgressing {
+		t.Fatalf("shop_api paused under the deployment, which still waits: %s", describeRecord(rec))
 	}
 }
