@@ -342,17 +342,16 @@ func (r *rollout) finishOverlaps() {
 				continue
 			}
 		}
-		// An overlap an earlier rollout began, whose replacement a newer
-		// spec has since made out of date too, ends as that rollout's
-		// worker would have ended it: once the replacement counts as
-		// updated, the task it replaces stops.
-		for _, old := range s.dirty {
-			for _, repl := range s.dirty {
-				if repl.Labels[LabelUpdateOf] != old.ID {
-					continue
-				}
-				if _, ok := r.updatedAt(repl); ok {
-					r.shutdown(old.ID)
+		// An overlap an earlier rollout began, whose replacement (or the
+		// restart of a replacement that failed) a newer spec has since
+		// made out of date too, ends as that rollout's worker would have
+		// ended it: once the newest task counts as updated, the older
+		// ones beside it stop. (Only a start-first overlap puts two live
+		// tasks in one slot; tasks are oldest first.)
+		if n := len(s.dirty); n > 1 {
+			if _, ok := r.updatedAt(s.dirty[n-1]); ok {
+				for _, t := range s.dirty[:n-1] {
+					r.shutdown(t.ID)
 				}
 			}
 		}
@@ -398,16 +397,15 @@ func (r *rollout) failedIn(s *slot) bool {
 
 // endAbandoned ends, under stop-first, a start-first overlap an earlier
 // rollout began and a newer spec cut short (both tasks now out of date),
-// in a slot this step does not replace: the replaced task stops, so the
-// slot holds one task meant to run until this rollout gets to it, as
-// stop-first wants (when it does, the replacement stops them together).
+// in a slot this step does not replace: the older tasks stop, so the slot
+// holds one task meant to run (the replacement, or the restart of one
+// that failed) until this rollout gets to it, as stop-first wants (when
+// it does, the replacement stops them together). Waiting for the newest
+// to run first could wait for ever when the older holds what it needs (a
+// host port, the node's room). Tasks are oldest first.
 func (r *rollout) endAbandoned(s *slot) {
-	for _, old := range s.dirty {
-		for _, repl := range s.dirty {
-			if repl.Labels[LabelUpdateOf] == old.ID {
-				r.shutdown(old.ID)
-			}
-		}
+	for _, t := range s.dirty[:max(len(s.dirty)-1, 0)] {
+		r.shutdown(t.ID)
 	}
 }
 

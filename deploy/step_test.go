@@ -233,3 +233,44 @@ func TestCompletedRolloutEndsALeftOverlap(t *testing.T) {
 		t.Errorf("decision %+v, want t1 stopped and no new rollout", d)
 	}
 }
+
+// TestStopFirstEndsAnOverlapOfARestart: as an abandoned overlap, when the
+// newer task is the restart of an earlier rollout's failed replacement
+// (no update-of label ties it to the task it overlaps): the older stops,
+// so the restart gets what the old task held.
+func TestStopFirstEndsAnOverlapOfARestart(t *testing.T) {
+	svc, tasks := fixture(2)
+	svc.Spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
+	start := *svc.UpdateStatus.StartedAt
+	now := start.Add(time.Minute)
+	busy := &swarm.Task{ID: "n1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now}}
+	busy.Labels = map[string]string{LabelUpdateOf: "t1", LabelRollout: start.UTC().Format(time.RFC3339Nano)}
+	busy.CreatedAt = now
+	tasks[0].DesiredState = swarm.TaskStateShutdown
+	between := swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:1.5"}}
+	restart := &swarm.Task{ID: "c2", ServiceID: "s", Slot: 2, Spec: between, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now, Err: "host-mode port already in use on 1 node"}}
+	restart.CreatedAt = now.Add(-time.Minute)
+	d := Step(Input{Service: svc, Tasks: append(tasks, busy, restart), Now: now})
+	if !reflect.DeepEqual(d.Shutdown, []string{"t2"}) || len(d.Replace) != 0 {
+		t.Errorf("shutdown %v replace %v, want t2 stopped and nothing replaced", d.Shutdown, d.Replace)
+	}
+}
+
+// TestPausedRolloutEndsAnOverlapOfARestart: under a paused rollout, a slot
+// whose newest task (the restart of an earlier rollout's replacement, of
+// a spec since replaced) runs ends its overlap: the older task stops.
+func TestPausedRolloutEndsAnOverlapOfARestart(t *testing.T) {
+	svc, tasks := fixture(1)
+	start := *svc.UpdateStatus.StartedAt
+	svc.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStatePaused, StartedAt: &start, Message: "update paused due to failure or early termination of task x"}
+	between := swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:1.5"}}
+	restart := &swarm.Task{ID: "c1", ServiceID: "s", Slot: 1, NodeID: "n2", Spec: between, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStateRunning, Timestamp: start.Add(-time.Minute)}}
+	restart.CreatedAt = start.Add(-2 * time.Minute)
+	d := Step(Input{Service: svc, Tasks: append(tasks, restart), Now: start.Add(time.Minute)})
+	if !reflect.DeepEqual(d.Shutdown, []string{"t1"}) || d.Status != nil || len(d.Replace) != 0 {
+		t.Errorf("decision %+v, want t1 stopped, the rollout left paused", d)
+	}
+}
