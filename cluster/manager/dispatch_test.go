@@ -54,7 +54,10 @@ func readNode(m *Manager, id string) *swarm.Node {
 func TestDispatcherOnRealRaft(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	const period = 200 * time.Millisecond
+	// Between its calls the test's worker is silent: three periods must
+	// outlast the slowest of them on a loaded machine, or the worker goes
+	// down (and its session with it) before the test says it should.
+	const period = time.Second
 	m1, err := Init(ctx, InitConfig{
 		Config:    Config{DataDir: t.TempDir(), HeartbeatPeriod: period},
 		Advertise: freeAddr(t),
