@@ -326,17 +326,17 @@ func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
 		}
 	}
 	pending := stackspec.Diff(target.Spec, in.Live.Spec)
-	var waiting, tolerated []string
+	var waiting, unconverged []string
 	for _, name := range sortedKeys(target.Spec.Services) {
 		ls, ok := in.Live.Services[name]
 		switch {
 		case ok && ls.Converged():
 		case ok && rolloutDone(ls):
-			// The rollout engine is done with it, failures tolerated
-			// (max_failure_ratio): its tasks are a matter of convergence,
-			// drift that status shows, not of this deployment, which
-			// would otherwise wait for ever.
-			tolerated = append(tolerated, fmt.Sprintf("service %s: %d of %d tasks run the new spec", name, ls.Running-min(ls.Running, ls.Dirty), ls.Desired))
+			// The rollout engine is done with it (failures tolerated by
+			// max_failure_ratio, or tasks lost since): its tasks are a
+			// matter of convergence, drift that status shows, not of
+			// this deployment, which would otherwise wait for ever.
+			unconverged = append(unconverged, fmt.Sprintf("service %s: %d of %d tasks run the new spec", name, ls.Running-min(ls.Running, ls.Dirty), ls.Desired))
 		default:
 			waiting = append(waiting, name)
 		}
@@ -345,8 +345,8 @@ func judge(in StackInput, rec *api.Stack, target *Rendered) verdict {
 		rev := dep.Revision
 		rec.Applied = &rev
 		detail := ""
-		if len(tolerated) > 0 {
-			detail = "completed with failures tolerated by max_failure_ratio: " + strings.Join(tolerated, "; ")
+		if len(unconverged) > 0 {
+			detail = "rolled out, not converged: " + strings.Join(unconverged, "; ")
 		}
 		finish(rec, api.OutcomeSucceeded, detail, in.Now)
 		status := api.StackSynced
