@@ -424,7 +424,9 @@ func orDone(msg string) string {
 // a hand change, for self_heal.
 func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
 	diff := stackspec.Diff(target.Spec, in.Live.Spec)
-	if diff.Empty() {
+	if diff.Empty() || revertedService(in, rec, target) != "" {
+		// Nothing differs, or a service rolled back from target's own
+		// spec: writing it again would roll back again (steady says so).
 		return false
 	}
 	for name, want := range target.Spec.Services {

@@ -412,3 +412,46 @@ func TestGitOpsResumedRolloutPausesUnderANewerDeployment(t *testing.T) {
 		t.Fatalf("shop_api paused under the deployment, which still waits: %s", describeRecord(rec))
 	}
 }
+
+// With rollback_stack, a refused release takes the stack back to its last
+// good revision, writing over an operator's change; when that write rolls
+// back, a revert to that revision leaves the service as it is (Degraded)
+// rather than writing the spec that rolled back again (seed 3912).
+func TestGitOpsRevertAfterTheWayBackRolledBack(t *testing.T) {
+	v1 := shop("app:v1", "web")
+	h := newHarness(t, api.StackOptions{RollbackStack: true}, v1)
+	sv := h.service("web")
+	hand, err := store.Clone(sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand.Spec.TaskTemplate.ContainerSpec.Env = append(hand.Spec.TaskTemplate.ContainerSpec.Env, "DEBUG=1")
+	hand.PreviousSpec, hand.UpdateStatus = &sv.Spec, nil
+	h.s.roll.restore[sv.ID] = specJSON(sv.Spec)
+	if err := h.s.handWrite(sv, hand, "env", "docker service update --env-add DEBUG shop_web"); err != nil {
+		t.Fatal(err)
+	}
+	h.settle()
+	refused := shop("app:v1", "api", "web")
+	for _, name := range []string{"api", "web"} {
+		svc := refused.Services[name]
+		svc.Port = 80
+		refused.Services[name] = svc
+	}
+	h.push("refused release", refused)
+	h.step() // refused; shop_web goes back to the last good spec
+	for range 5 {
+		if sv := h.service("web"); sv.UpdateStatus != nil && sv.UpdateStatus.State == swarm.UpdateStateUpdating {
+			break
+		}
+		h.step()
+	}
+	h.rollBack("web")
+	h.push("revert", v1)
+	for range 5 {
+		h.step()
+	}
+	if rec := h.record(); rec.Status != api.StackDegraded {
+		t.Fatalf("shop_web rolled back from the last good spec: %s", describeRecord(rec))
+	}
+}
