@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -36,7 +37,7 @@ func (s *Step) wrote(name, digest string) {
 // rollback, still finds the secrets and configs of the spec it leaves). A
 // failed write stops the pass; what was applied stays applied, and the
 // next pass continues from what then runs.
-func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, resumeBefore time.Time) (Step, error) {
+func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, resumeBefore time.Time, hold []string) (Step, error) {
 	cs := stackspec.Diff(target, live.Spec)
 	pending := map[string]bool{}
 	for _, ch := range cs.Changes {
@@ -71,7 +72,7 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, r
 	// once more.
 	for _, name := range sortedKeys(target.Services) {
 		ls, ok := live.Services[name]
-		if !ok || pending[name] || !pausedBefore(ls, resumeBefore) {
+		if !ok || pending[name] || slices.Contains(hold, name) || !pausedBefore(ls, resumeBefore) {
 			continue
 		}
 		if why := blocked(target, live, pending, name); why != "" {

@@ -81,7 +81,7 @@ func TestConvergeHonoursDependsOn(t *testing.T) {
 	target := stackOf(map[string]swarm.ServiceSpec{"shop_db": svc("shop_db", "db:1"), "shop_web": svc("shop_web", "web:1")})
 	target.DependsOn = map[string][]api.Dependency{"shop_web": {{Service: "shop_db", Condition: api.ConditionHealthy}}}
 	w := &recordingWriter{}
-	step, err := converge(context.Background(), w, target, Live{Spec: stackOf(nil), Services: map[string]LiveService{}}, time.Now())
+	step, err := converge(context.Background(), w, target, Live{Spec: stackOf(nil), Services: map[string]LiveService{}}, time.Now(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +95,13 @@ func TestConvergeHonoursDependsOn(t *testing.T) {
 	live := Live{Spec: stackOf(map[string]swarm.ServiceSpec{"shop_db": target.Services["shop_db"]}),
 		Services: map[string]LiveService{"shop_db": {ID: "db", Running: 0, Desired: 1}}}
 	w = &recordingWriter{}
-	step, _ = converge(context.Background(), w, target, live, time.Now())
+	step, _ = converge(context.Background(), w, target, live, time.Now(), nil)
 	if len(w.calls) != 0 || len(step.Waiting) != 1 || !strings.Contains(step.Waiting[0], "to be healthy (0/1)") {
 		t.Errorf("db starting: calls %q waiting %q, want web held until db is healthy", w.calls, step.Waiting)
 	}
 	live.Services["shop_db"] = LiveService{ID: "db", Running: 1, Desired: 1}
 	w = &recordingWriter{}
-	if _, err := converge(context.Background(), w, target, live, time.Now()); err != nil {
+	if _, err := converge(context.Background(), w, target, live, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"create service shop_web"}; !reflect.DeepEqual(w.calls, want) {
@@ -114,7 +114,7 @@ func TestConvergeKeepsOldSecretsUntilSettled(t *testing.T) {
 	target := stackOf(map[string]swarm.ServiceSpec{"shop_web": svc("shop_web", "web:1", "shop_pw-bbbb")}, "shop_pw-bbbb")
 	w := &recordingWriter{}
 	live := Live{Spec: oldSpec, Services: map[string]LiveService{"shop_web": {ID: "web", Version: 4, Running: 1, Desired: 1}}}
-	if _, err := converge(context.Background(), w, target, live, time.Now()); err != nil {
+	if _, err := converge(context.Background(), w, target, live, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"create secret shop_pw-bbbb", "update service shop_web web@4"}; !reflect.DeepEqual(w.calls, want) {
@@ -125,12 +125,12 @@ func TestConvergeKeepsOldSecretsUntilSettled(t *testing.T) {
 	live = Live{Spec: stackOf(target.Services, "shop_pw-aaaa", "shop_pw-bbbb"),
 		Services: map[string]LiveService{"shop_web": {ID: "web", Version: 5, Running: 1, Desired: 1, Dirty: 1, Update: &swarm.UpdateStatus{State: swarm.UpdateStateUpdating, StartedAt: &started}}}}
 	w = &recordingWriter{}
-	if _, err := converge(context.Background(), w, target, live, time.Now()); err != nil || len(w.calls) != 0 {
+	if _, err := converge(context.Background(), w, target, live, time.Now(), nil); err != nil || len(w.calls) != 0 {
 		t.Errorf("mid-rollout calls = %q (err %v), want none", w.calls, err)
 	}
 	live.Services["shop_web"] = LiveService{ID: "web", Version: 6, Running: 1, Desired: 1}
 	w = &recordingWriter{}
-	if _, err := converge(context.Background(), w, target, live, time.Now()); err != nil {
+	if _, err := converge(context.Background(), w, target, live, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"remove secret shop_pw-aaaa"}; !reflect.DeepEqual(w.calls, want) {

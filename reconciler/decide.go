@@ -135,6 +135,11 @@ type Action struct {
 	// older than itself once; one that pauses again under it is judged,
 	// not written in a loop.
 	ResumeBefore time.Time
+	// Hold names services of Apply the shell leaves as they run: they
+	// rolled back from Apply's own spec, which is not written again for
+	// the same revision (a redeploy of the applied revision, to put back
+	// services another revision left updated, leaves them so).
+	Hold []string
 }
 
 // Decide is the reconciler's pure core for one stack: given its record,
@@ -187,7 +192,8 @@ func Decide(in StackInput) Action {
 	if dep := inFlight(rec); dep != nil && dep.Digest == rev.Digest {
 		return follow(in, rec, target)
 	}
-	if rec.Applied != nil && rec.Applied.Digest == rev.Digest && !unfinished(in, rec, target) {
+	redeploy := rec.Applied != nil && rec.Applied.Digest == rev.Digest
+	if redeploy && !unfinished(in, rec, target) {
 		return steady(in, rec, target)
 	}
 	if isQuarantined(rec, rev.Digest) && rec.Retry != rev.Digest {
@@ -213,7 +219,11 @@ func Decide(in StackInput) Action {
 	if !in.Window.Open && !in.Force {
 		return settle(in.Record, rec, api.StackOutOfSync, "waiting for a sync window: "+in.Window.Reason, nil)
 	}
-	return start(in, rec, target, trigger)
+	act := start(in, rec, target, trigger)
+	if redeploy {
+		act.Hold = revertedServices(in, rec, target)
+	}
+	return act
 }
 
 // start begins a deployment of target.
@@ -423,15 +433,19 @@ func orDone(msg string) string {
 // running; what differs where the reconciler last wrote target's spec is
 // a hand change, for self_heal.
 func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
-	diff := stackspec.Diff(target.Spec, in.Live.Spec)
-	if diff.Empty() || revertedService(in, rec, target) != "" {
-		// Nothing differs, or a service rolled back from target's own
-		// spec: writing it again would roll back again (steady says so).
+	// A service that rolled back from target's own spec differs for a
+	// reason a redeploy cannot mend (steady says so): only the rest counts.
+	held := revertedServices(in, rec, target)
+	differs := false
+	for _, ch := range stackspec.Diff(target.Spec, in.Live.Spec).Changes {
+		differs = differs || ch.Kind != api.KindService || !slices.Contains(held, ch.Name)
+	}
+	if !differs {
 		return false
 	}
 	for name, want := range target.Spec.Services {
 		live, ok := in.Live.Spec.Services[name]
-		if !ok {
+		if !ok || slices.Contains(held, name) {
 			continue
 		}
 		written, digest := rec.Written[name], stackspec.Digest(want)
@@ -469,12 +483,22 @@ func revertedFrom(in StackInput, rec *api.Stack, name string, target *Rendered) 
 // revertedService names a service of target whose update rolled back from
 // the spec target asks for, or "".
 func revertedService(in StackInput, rec *api.Stack, target *Rendered) string {
-	for _, name := range sortedKeys(target.Spec.Services) {
-		if revertedFrom(in, rec, name, target) {
-			return name
-		}
+	if names := revertedServices(in, rec, target); len(names) > 0 {
+		return names[0]
 	}
 	return ""
+}
+
+// revertedServices names, sorted, the services of target whose update
+// rolled back from the spec target asks for.
+func revertedServices(in StackInput, rec *api.Stack, target *Rendered) []string {
+	var names []string
+	for _, name := range sortedKeys(target.Spec.Services) {
+		if revertedFrom(in, rec, name, target) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // removal handles a stack the repository no longer has.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -230,7 +231,7 @@ func (r *Stepper) readState(snap *Snapshot, only map[string]bool) (map[string]*a
 func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Action, live Live) error {
 	w := r.Writer
 	if act.Remove {
-		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live, time.Time{})
+		step, err := converge(ctx, w, &api.StackSpec{Namespace: name}, live, time.Time{}, nil)
 		if err != nil {
 			return err
 		}
@@ -261,7 +262,7 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 	if act.Apply == nil || act.Apply.Spec == nil {
 		return nil
 	}
-	step, err := converge(ctx, w, act.Apply.Spec, live, act.ResumeBefore)
+	step, err := converge(ctx, w, holding(act.Apply.Spec, live, act.Hold), live, act.ResumeBefore, act.Hold)
 	if len(step.Written) > 0 {
 		if werr := r.noteWritten(ctx, name, step.Written); werr != nil && err == nil {
 			err = werr
@@ -274,6 +275,22 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 		r.Logger.Info("stack applied", "stack", name, "commit", short(act.Apply.Revision.Commit), "changes", step.Applied, "waiting", step.Waiting)
 	}
 	return err
+}
+
+// holding is target with the services named in hold as they run, so that
+// converging toward it leaves them alone.
+func holding(target *api.StackSpec, live Live, hold []string) *api.StackSpec {
+	if len(hold) == 0 || live.Spec == nil {
+		return target
+	}
+	held := *target
+	held.Services = maps.Clone(target.Services)
+	for _, name := range hold {
+		if spec, ok := live.Spec.Services[name]; ok {
+			held.Services[name] = spec
+		}
+	}
+	return &held
 }
 
 func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {

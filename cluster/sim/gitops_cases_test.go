@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,35 @@ func (h *harness) rollBack(name string) {
 	if err := h.s.watchRollbacks(); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// handEnv is an operator's `docker service update --env-add DEBUG=1` of
+// service name.
+func (h *harness) handEnv(name string) {
+	h.t.Helper()
+	sv := h.service(name)
+	hand, err := store.Clone(sv)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	hand.Spec.TaskTemplate.ContainerSpec.Env = append(hand.Spec.TaskTemplate.ContainerSpec.Env, "DEBUG=1")
+	hand.PreviousSpec, hand.UpdateStatus = &sv.Spec, nil
+	h.s.roll.restore[sv.ID] = specJSON(sv.Spec)
+	if err := h.s.handWrite(sv, hand, "env", "docker service update --env-add DEBUG shop_"+name); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// untilUpdating steps until service name's rollout is under way.
+func (h *harness) untilUpdating(name string) {
+	h.t.Helper()
+	for range 5 {
+		if sv := h.service(name); sv.UpdateStatus != nil && sv.UpdateStatus.State == swarm.UpdateStateUpdating {
+			return
+		}
+		h.step()
+	}
+	h.t.Fatalf("shop_%s's rollout did not start: %s", name, describeService(h.service(name)))
 }
 
 // pause makes service name's rollout in progress pause, as the rollout
@@ -420,17 +450,7 @@ func TestGitOpsResumedRolloutPausesUnderANewerDeployment(t *testing.T) {
 func TestGitOpsRevertAfterTheWayBackRolledBack(t *testing.T) {
 	v1 := shop("app:v1", "web")
 	h := newHarness(t, api.StackOptions{RollbackStack: true}, v1)
-	sv := h.service("web")
-	hand, err := store.Clone(sv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hand.Spec.TaskTemplate.ContainerSpec.Env = append(hand.Spec.TaskTemplate.ContainerSpec.Env, "DEBUG=1")
-	hand.PreviousSpec, hand.UpdateStatus = &sv.Spec, nil
-	h.s.roll.restore[sv.ID] = specJSON(sv.Spec)
-	if err := h.s.handWrite(sv, hand, "env", "docker service update --env-add DEBUG shop_web"); err != nil {
-		t.Fatal(err)
-	}
+	h.handEnv("web")
 	h.settle()
 	refused := shop("app:v1", "api", "web")
 	for _, name := range []string{"api", "web"} {
@@ -440,12 +460,7 @@ func TestGitOpsRevertAfterTheWayBackRolledBack(t *testing.T) {
 	}
 	h.push("refused release", refused)
 	h.step() // refused; shop_web goes back to the last good spec
-	for range 5 {
-		if sv := h.service("web"); sv.UpdateStatus != nil && sv.UpdateStatus.State == swarm.UpdateStateUpdating {
-			break
-		}
-		h.step()
-	}
+	h.untilUpdating("web")
 	h.rollBack("web")
 	h.push("revert", v1)
 	for range 5 {
@@ -453,5 +468,32 @@ func TestGitOpsRevertAfterTheWayBackRolledBack(t *testing.T) {
 	}
 	if rec := h.record(); rec.Status != api.StackDegraded {
 		t.Fatalf("shop_web rolled back from the last good spec: %s", describeRecord(rec))
+	}
+}
+
+// A revert to the applied revision puts back a service another revision
+// left updated, and leaves the one that rolled back from the applied
+// revision's own spec as it runs, rather than leaving both, or writing
+// both (seed 1566).
+func TestGitOpsRevertPutsBackWhatItCanAndHoldsWhatRolledBack(t *testing.T) {
+	v1 := shop("app:v1", "api", "web")
+	h := newHarness(t, api.StackOptions{}, v1)
+	h.handEnv("web")
+	h.settle()
+	h.push("release", with(v1, "api", "app:v2"))
+	h.step() // shop_api to app:v2; shop_web back from the operator's spec to v1's
+	h.untilUpdating("web")
+	h.rollBack("web") // to the operator's spec
+	h.settle()
+	if rec, img := h.record(), h.image("api"); img != "app:v2" || rec.Status != api.StackDegraded {
+		t.Fatalf("after shop_web rolled back: shop_api runs %s, the stack is %s", img, describeRecord(rec))
+	}
+	h.push("revert", v1)
+	h.settle()
+	if rec, img := h.record(), h.image("api"); img != "app:v1" || rec.Status != api.StackDegraded {
+		t.Fatalf("after the revert: shop_api runs %s, the stack is %s", img, describeRecord(rec))
+	}
+	if env := h.service("web").Spec.TaskTemplate.ContainerSpec.Env; !slices.Contains(env, "DEBUG=1") {
+		t.Fatalf("shop_web was written again after it rolled back from that spec: env %v", env)
 	}
 }
