@@ -90,7 +90,10 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, r
 		settled = settled && ls.Converged()
 	}
 	for _, ch := range removals {
-		if ch.Kind != api.KindService && !settled {
+		if ch.Kind != api.KindService && (!settled || inUse(live.Spec, ch)) {
+			// A live service still refers to it (one changed by hand, held
+			// as it runs, or one removed in this pass): the API would
+			// refuse, and a later pass removes it once it is free.
 			continue
 		}
 		if err := remove(ctx, w, ch); err != nil {
@@ -102,6 +105,34 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, r
 		step.Applied++
 	}
 	return step, nil
+}
+
+// inUse reports whether a service of live refers to the secret, config or
+// network ch removes.
+func inUse(live *api.StackSpec, ch api.Change) bool {
+	if live == nil {
+		return false
+	}
+	for _, svc := range live.Services {
+		if cs := svc.TaskTemplate.ContainerSpec; cs != nil {
+			for _, r := range cs.Secrets {
+				if ch.Kind == api.KindSecret && r.SecretName == ch.Name {
+					return true
+				}
+			}
+			for _, r := range cs.Configs {
+				if ch.Kind == api.KindConfig && r.ConfigName == ch.Name {
+					return true
+				}
+			}
+		}
+		for _, n := range svc.TaskTemplate.Networks {
+			if ch.Kind == api.KindNetwork && n.Target == ch.Name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // blocked says why service name must wait for its dependencies, or "".

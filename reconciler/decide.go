@@ -393,28 +393,42 @@ func steady(in StackInput, rec *api.Stack, target *Rendered) Action {
 		msg = fmt.Sprintf("service %s rolled back from the spec of %s and runs its previous one: %s; push a fix", reverted, short(target.Revision.Commit), in.Live.Services[reverted].Update.Message)
 	}
 	var apply *Rendered
+	var hold []string
 	diff := stackspec.Diff(target.Spec, in.Live.Spec)
 	switch {
 	case diff.Empty() || !(in.Window.Open || in.Force) || anyRollingOut(in.Live) || reverted != "":
 	case rec.Options.SelfHeal:
 		apply = target
-	case onlyRemovals(diff):
+	default:
 		// Objects the stack no longer declares (a failed revision's
 		// secrets, say, kept while its services went back) are pruned
-		// as they would have been at the end of a deployment.
-		apply = target
-	}
-	return settle(in.Record, rec, status, msg, apply)
-}
-
-// onlyRemovals reports whether every change of cs removes an object.
-func onlyRemovals(cs api.ChangeSet) bool {
-	for _, ch := range cs.Changes {
-		if ch.Action != api.ActionRemove {
-			return false
+		// as they would have been at the end of a deployment; services
+		// changed by hand are held as they run.
+		var removals bool
+		hold, removals = handChanged(diff)
+		if removals {
+			apply = target
 		}
 	}
-	return true
+	act := settle(in.Record, rec, status, msg, apply)
+	if apply != nil {
+		act.Hold = hold
+	}
+	return act
+}
+
+// handChanged names the services a change set would create or update, and
+// reports whether it removes anything.
+func handChanged(cs api.ChangeSet) (services []string, removals bool) {
+	for _, ch := range cs.Changes {
+		switch {
+		case ch.Action == api.ActionRemove:
+			removals = true
+		case ch.Kind == api.KindService:
+			services = append(services, ch.Name)
+		}
+	}
+	return services, removals
 }
 
 func orDone(msg string) string {
@@ -425,45 +439,42 @@ func orDone(msg string) string {
 }
 
 // unfinished reports whether the cluster is not on target although target
-// is what is applied: a deployment of another revision began and did not
-// end by going back (a revert pushed while it rolled out, an update left
-// paused), or a service differs from target where the reconciler last
-// wrote another revision's spec to it (that revision's rollout rolled back
-// for another service and left this one updated). Then target is deployed again rather than taken as
-// running; what differs where the reconciler last wrote target's spec is
-// a hand change, for self_heal.
+// is what is applied, for a reason of the reconciler's making: a
+// deployment of another revision began and did not end by going back (a
+// revert pushed while it rolled out, an update left paused, a revision the
+// API refused half-way), or a service runs what the reconciler last wrote
+// it for another revision (one whose rollout rolled back for another
+// service, leaving this one updated). Then target is deployed again rather
+// than taken as running. A service an operator wrote since differs by
+// hand, for self_heal; one that rolled back from target's own spec
+// differs for a reason a redeploy cannot mend (steady says so).
 func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
-	// A service that rolled back from target's own spec differs for a
-	// reason a redeploy cannot mend (steady says so): only the rest counts.
+	halfway := false
+	if len(rec.History) > 0 {
+		switch last := rec.History[0]; last.Outcome {
+		case api.OutcomeProgressing, api.OutcomePaused, api.OutcomeFailed:
+			halfway = last.Digest != target.Revision.Digest
+		}
+	}
 	held := revertedServices(in, rec, target)
-	differs := false
 	for _, ch := range stackspec.Diff(target.Spec, in.Live.Spec).Changes {
-		differs = differs || ch.Kind != api.KindService || !slices.Contains(held, ch.Name)
-	}
-	if !differs {
-		return false
-	}
-	for name, want := range target.Spec.Services {
-		live, ok := in.Live.Spec.Services[name]
-		if !ok || slices.Contains(held, name) {
+		if ch.Kind != api.KindService {
+			if halfway {
+				return true
+			}
 			continue
 		}
-		written, digest := rec.Written[name], stackspec.Digest(want)
-		if written != "" && written != digest && stackspec.Digest(live) != digest {
+		ls, running := in.Live.Services[ch.Name]
+		if slices.Contains(held, ch.Name) || (running && ls.By != "" && !ls.ByUs) {
+			continue
+		}
+		if halfway {
 			return true
 		}
-	}
-	if len(rec.History) == 0 {
-		return false
-	}
-	last := rec.History[0]
-	if last.Digest == target.Revision.Digest {
-		return false
-	}
-	switch last.Outcome {
-	case api.OutcomeProgressing, api.OutcomePaused, api.OutcomeFailed:
-		// It may have left services half-way.
-		return true
+		want, declared := target.Spec.Services[ch.Name]
+		if written := rec.Written[ch.Name]; running && declared && written != "" && written != stackspec.Digest(want) {
+			return true
+		}
 	}
 	return false
 }

@@ -386,13 +386,26 @@ func TestDecideRevertRedeploysWhatAnotherRevisionLeftUpdated(t *testing.T) {
 	rec.Written = map[string]string{"shop_web": stackspec.Digest(v2.Spec.Services["shop_web"])}
 	revert := *v1
 	revert.Revision.Commit = "c3c3c3c3c3"
-	act := Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: running(v2), Window: open(), Now: t0.Add(time.Hour)})
+	live := running(v2)
+	ours := live.Services["shop_web"]
+	ours.By, ours.ByUs = WriterName, true
+	live.Services["shop_web"] = ours
+	act := Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: live, Window: open(), Now: t0.Add(time.Hour)})
 	if act.Apply != &revert || act.Record == nil || act.Record.Status != api.StackProgressing {
 		t.Fatalf("Decide = %+v, want the revert deployed over the service v2 left updated", act)
 	}
 
-	// Where the reconciler last wrote the applied spec, what differs is a
+	// Where an operator wrote the service since, what differs is their
 	// hand change: left for drift.
+	hand := live.Services["shop_web"]
+	hand.By, hand.ByUs = "client-alice", false
+	live.Services["shop_web"] = hand
+	act = Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: live, Window: open(), Now: t0.Add(time.Hour)})
+	if act.Apply != nil {
+		t.Errorf("Decide = %+v, want a hand change left alone without self_heal", act)
+	}
+
+	// So too where the reconciler last wrote the applied spec.
 	rec.Written["shop_web"] = stackspec.Digest(v1.Spec.Services["shop_web"])
 	act = Decide(StackInput{Name: "shop", Record: rec, Desired: &revert, Head: "c3c3c3c3c3", Live: running(v2), Window: open(), Now: t0.Add(time.Hour)})
 	if act.Apply != nil {

@@ -277,8 +277,9 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 	return err
 }
 
-// holding is target with the services named in hold as they run, so that
-// converging toward it leaves them alone.
+// holding is target with the services named in hold as they run (or
+// absent, when they do not), so that converging toward it leaves them
+// alone.
 func holding(target *api.StackSpec, live Live, hold []string) *api.StackSpec {
 	if len(hold) == 0 || live.Spec == nil {
 		return target
@@ -288,6 +289,8 @@ func holding(target *api.StackSpec, live Live, hold []string) *api.StackSpec {
 	for _, name := range hold {
 		if spec, ok := live.Spec.Services[name]; ok {
 			held.Services[name] = spec
+		} else {
+			delete(held.Services, name)
 		}
 	}
 	return &held

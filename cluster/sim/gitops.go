@@ -48,6 +48,9 @@ type gitops struct {
 	// handEdited holds the services (full names) an operator changed since
 	// the reconciler last wrote them.
 	handEdited map[string]bool
+	// handAt is, by service (full name), the operator's last change of
+	// it the reconciler has not written over yet: the head and the step.
+	handAt map[string]undo
 	// retried is, by stack, the digest the operator asked to retry.
 	retried map[string]string
 	// latest is, by stack, the digest of the deployment the reconciler
@@ -107,6 +110,7 @@ func (s *Sim) newGitOps() {
 	g := &gitops{
 		rng:        rand.New(rand.NewPCG(s.cfg.Seed, 0x617)),
 		handEdited: map[string]bool{},
+		handAt:     map[string]undo{},
 		retried:    map[string]string{},
 		latest:     map[string]string{},
 		rolledBack: map[string]string{},
@@ -237,6 +241,7 @@ func (s *Sim) handEdit() error {
 	switch k := g.rng.IntN(10); {
 	case k == 0:
 		g.handEdited[sv.Spec.Name] = true
+		g.handAt[sv.Spec.Name] = undo{head: g.repo.head().id, step: s.step}
 		delete(g.written, sv.ID)
 		delete(g.undone, sv.ID)
 		delete(g.goingBackFailed, sv.ID)
@@ -304,6 +309,7 @@ func (s *Sim) handRollback(sv *swarm.Service) error {
 func (s *Sim) handWrite(old, next *swarm.Service, kind, what string) error {
 	g := s.git
 	g.handEdited[old.Spec.Name] = true
+	g.handAt[old.Spec.Name] = undo{head: g.repo.head().id, step: s.step}
 	// The operator's write clears the update status: whatever rolled back
 	// before, the reconciler cannot tell any more.
 	delete(g.written, old.ID)

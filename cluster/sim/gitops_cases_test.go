@@ -497,3 +497,26 @@ func TestGitOpsRevertPutsBackWhatItCanAndHoldsWhatRolledBack(t *testing.T) {
 		t.Fatalf("shop_web was written again after it rolled back from that spec: env %v", env)
 	}
 }
+
+// A hand change after a release rolled back and was reverted stands
+// without self_heal: the service rolled back from what the reconciler
+// wrote last, and an operator wrote it since (the e2e scenario; seeds 169
+// and 536 with a refused release and a leftover config).
+func TestGitOpsHandChangeAfterARevertStands(t *testing.T) {
+	v1 := shop("app:v1", "web")
+	h := newHarness(t, api.StackOptions{}, v1)
+	h.push("failing release", with(v1, "web", imageCrash))
+	h.step()
+	h.rollBack("web")
+	h.settle()
+	h.push("revert", v1)
+	h.settle()
+	if rec := h.record(); rec.Status != api.StackSynced {
+		t.Fatalf("after the revert: %s", describeRecord(rec))
+	}
+	h.handEnv("web")
+	h.settle()
+	if env := h.service("web").Spec.TaskTemplate.ContainerSpec.Env; !slices.Contains(env, "DEBUG=1") {
+		t.Fatalf("the hand change was written over without self_heal: env %v, stack %s", env, describeRecord(h.record()))
+	}
+}

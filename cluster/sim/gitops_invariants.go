@@ -234,6 +234,21 @@ func (s *Sim) noteWrites(name string, b, a stackState) error {
 			continue
 		}
 		delete(g.handEdited, svcName)
+		if h, ok := g.handAt[svcName]; ok {
+			delete(g.handAt, svcName)
+			// Without self_heal, a hand change stands until a commit
+			// (or the operator's retry) asks for something else; only
+			// a deployment in flight goes on converging over it, and
+			// rollback_stack holds a stack whose head is quarantined at
+			// its last good revision.
+			following := b.rec != nil && len(b.rec.History) > 0 && b.rec.History[0].Outcome == api.OutcomeProgressing
+			heldBack := a.rec != nil && a.rec.Options.RollbackStack && len(a.rec.Quarantined) > 0 &&
+				(a.rec.Status == api.StackDegraded || a.rec.Status == api.StackFailed)
+			if h.head == head && !following && !heldBack && a.rec != nil && !a.rec.Options.SelfHeal && g.retriedAt[name] < h.step {
+				return fmt.Errorf("service %s was changed by hand at step %d, and the reconciler wrote over it with the head still at %s, without self_heal: %s",
+					svcName, h.step, short(head), describeRecord(a.rec))
+			}
+		}
 		w := write{stack: name, spec: serviceDigest(a.spec, svcName), at: s.now}
 		if u, ok := g.undone[sv.ID]; ok && u.spec == w.spec && u.head == head && g.retriedAt[name] < u.step {
 			return fmt.Errorf("service %s rolled back (at step %d) the spec the reconciler wrote at +%s, and the reconciler wrote it again with the head still at %s: %s",
