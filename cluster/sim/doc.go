@@ -60,8 +60,11 @@
 // files, failing releases, reverts, restores of older commits), operators
 // edit services by hand, retry stacks and roll services back, and every
 // step checks that a broken commit changes nothing, that no revision is
-// applied again after it rolled back unless retried, and that the
-// reconciler never writes again a spec a rollback just undid; once quiet,
+// applied again after it rolled back unless retried, that the
+// reconciler never writes again a spec a rollback just undid, and that it
+// never writes over a hand change under the same head without self_heal
+// (but while a deployment is in flight, or rollback_stack holds a
+// quarantined stack at its last good revision); once quiet,
 // each stack runs its last good, non-quarantined revision
 // (`go test ./cluster/sim -run TestGitOpsSimulation -gitops-seeds N`).
 //
