@@ -464,8 +464,11 @@ func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
 			}
 			continue
 		}
+		// Whose change: an operator's write since the reconciler's, or a
+		// service gone that the reconciler last wrote rather than removed.
 		ls, running := in.Live.Services[ch.Name]
-		if slices.Contains(held, ch.Name) || (running && ls.By != "" && !ls.ByUs) {
+		byHand := (running && ls.By != "" && !ls.ByUs) || (!running && rec.Written[ch.Name] != "")
+		if slices.Contains(held, ch.Name) || byHand {
 			continue
 		}
 		if halfway {

@@ -165,6 +165,22 @@ func (h *harness) handEnv(name string) {
 	}
 }
 
+// handRemove is an operator's `docker service rm` of service name.
+func (h *harness) handRemove(name string) {
+	h.t.Helper()
+	sv := h.service(name)
+	g := h.s.git
+	g.handEdited[sv.Spec.Name] = true
+	g.handAt[sv.Spec.Name] = undo{head: g.repo.head().id, step: h.s.step}
+	delete(g.written, sv.ID)
+	h.s.logf("operator: docker service rm %s", sv.Spec.Name)
+	m := store.Delete(store.TableServices, sv.ID, 0)
+	m.By = byOperator
+	if err := h.s.apply(byOperator, []store.Mutation{m}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // untilUpdating steps until service name's rollout is under way.
 func (h *harness) untilUpdating(name string) {
 	h.t.Helper()
@@ -518,5 +534,40 @@ func TestGitOpsHandChangeAfterARevertStands(t *testing.T) {
 	h.settle()
 	if env := h.service("web").Spec.TaskTemplate.ContainerSpec.Env; !slices.Contains(env, "DEBUG=1") {
 		t.Fatalf("the hand change was written over without self_heal: env %v, stack %s", env, describeRecord(h.record()))
+	}
+}
+
+// A service an operator removed after a refused release was reverted is
+// not created again without self_heal: the refused deployment is the last
+// one, which may have left things half-way, but the reconciler did not
+// remove that service (seed 1865).
+func TestGitOpsHandRemovalAfterARefusedReleaseStands(t *testing.T) {
+	v1 := shop("app:v1", "api", "web")
+	// rollback_stack takes shop_api back at once, so the revert finds
+	// nothing to redeploy: the refused deployment stays the last.
+	h := newHarness(t, api.StackOptions{RollbackStack: true}, v1)
+	refused := v1.clone()
+	for _, name := range []string{"api", "web"} {
+		svc := refused.Services[name]
+		svc.Port = 80
+		refused.Services[name] = svc
+	}
+	h.push("refused release", refused)
+	h.step()
+	if rec := h.record(); rec.Status != api.StackFailed {
+		t.Fatalf("after the refused release: %s", describeRecord(rec))
+	}
+	h.settle() // shop_api goes back
+	h.push("revert", v1)
+	h.settle()
+	h.handRemove("web")
+	h.settle()
+	var sv *swarm.Service
+	_ = h.s.st.View(func(tx store.ReadTx) error {
+		sv, _ = tx.ServiceByName("shop_web")
+		return nil
+	})
+	if sv != nil {
+		t.Fatalf("shop_web, removed by hand, was created again without self_heal: %s", describeRecord(h.record()))
 	}
 }
