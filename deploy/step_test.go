@@ -167,12 +167,7 @@ func TestStopFirstEndsAnAbandonedOverlap(t *testing.T) {
 	svc.Spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
 	start := *svc.UpdateStatus.StartedAt
 	now := start.Add(time.Minute)
-	// Slot 1: this rollout's replacement of t1, on its way: the worker is busy.
-	busy := &swarm.Task{ID: "n1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
-		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now}}
-	busy.Labels = map[string]string{LabelUpdateOf: "t1", LabelRollout: start.UTC().Format(time.RFC3339Nano)}
-	busy.CreatedAt = now
-	tasks[0].DesiredState = swarm.TaskStateShutdown
+	busy := busyWorker(svc, tasks, now)
 	// Slot 2: t2 and an earlier start-first replacement of it, both of an
 	// older spec.
 	abandoned := &swarm.Task{ID: "a2", ServiceID: "s", Slot: 2, Spec: tasks[1].Spec, DesiredState: swarm.TaskStateRunning,
@@ -188,6 +183,17 @@ func TestStopFirstEndsAnAbandonedOverlap(t *testing.T) {
 	if d := Step(in); slices.Contains(d.Shutdown, "t2") {
 		t.Errorf("start-first: %v, the overlap may stand", d.Shutdown)
 	}
+}
+
+// busyWorker puts slot 1 of a one-worker rollout under way: t1 stopped,
+// its replacement on its way.
+func busyWorker(svc *swarm.Service, tasks []*swarm.Task, now time.Time) *swarm.Task {
+	busy := &swarm.Task{ID: "n1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
+		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now}}
+	busy.Labels = map[string]string{LabelUpdateOf: "t1", LabelRollout: svc.UpdateStatus.StartedAt.UTC().Format(time.RFC3339Nano)}
+	busy.CreatedAt = now
+	tasks[0].DesiredState = swarm.TaskStateShutdown
+	return busy
 }
 
 // TestContinueTriesASlotOnce: under failure_action continue a slot whose
@@ -243,11 +249,7 @@ func TestStopFirstEndsAnOverlapOfARestart(t *testing.T) {
 	svc.Spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
 	start := *svc.UpdateStatus.StartedAt
 	now := start.Add(time.Minute)
-	busy := &swarm.Task{ID: "n1", ServiceID: "s", Slot: 1, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning,
-		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now}}
-	busy.Labels = map[string]string{LabelUpdateOf: "t1", LabelRollout: start.UTC().Format(time.RFC3339Nano)}
-	busy.CreatedAt = now
-	tasks[0].DesiredState = swarm.TaskStateShutdown
+	busy := busyWorker(svc, tasks, now)
 	between := swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: "app:1.5"}}
 	restart := &swarm.Task{ID: "c2", ServiceID: "s", Slot: 2, Spec: between, DesiredState: swarm.TaskStateRunning,
 		Status: swarm.TaskStatus{State: swarm.TaskStatePending, Timestamp: now, Err: "host-mode port already in use on 1 node"}}

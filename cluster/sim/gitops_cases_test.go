@@ -75,6 +75,14 @@ func (h *harness) step() {
 	}
 }
 
+// steps runs n steps.
+func (h *harness) steps(n int) {
+	h.t.Helper()
+	for range n {
+		h.step()
+	}
+}
+
 // settle steps until every task is where it is meant to be and nothing
 // was written for a few steps.
 func (h *harness) settle() {
@@ -300,9 +308,7 @@ func TestGitOpsStackRollbackThatRollsBack(t *testing.T) {
 		t.Fatalf("rollback_stack: shop_api runs %s, not the last good app:v1; %s", img, describeRecord(h.record()))
 	}
 	h.rollBack("api")
-	for range 5 {
-		h.step()
-	}
+	h.steps(5)
 	if rec := h.record(); rec.Status != api.StackDegraded {
 		t.Fatalf("after the stack's rollback rolled back: %s", describeRecord(rec))
 	}
@@ -337,9 +343,7 @@ func TestGitOpsRedeployOfTheAppliedRevisionRollsBack(t *testing.T) {
 	h.push("revert", v1)
 	h.step() // app:v1 is deployed again
 	h.rollBack("web")
-	for range 3 {
-		h.step()
-	}
+	h.steps(3)
 	if rec, img := h.record(), h.image("web"); rec.Status == api.StackSynced && img != "app:v1" {
 		t.Fatalf("the stack is Synced at app:v1, yet shop_web runs %s: %s", img, describeRecord(rec))
 	}
@@ -376,9 +380,7 @@ func TestGitOpsResumedRollbackThatRollsBack(t *testing.T) {
 			h.rollBack("web") // the resumed rollout fails too
 			h.pause("web")
 		}
-		for range 3 {
-			h.step()
-		}
+		h.steps(3)
 	}
 	if rec := h.record(); rec.Status != api.StackDegraded {
 		t.Fatalf("after the rollbacks: %s", describeRecord(rec))
@@ -403,9 +405,7 @@ func TestGitOpsResumedRolloutThatRollsBackInFlight(t *testing.T) {
 	}
 	h.rollBack("web")
 	h.pause("web")
-	for range 3 {
-		h.step()
-	}
+	h.steps(3)
 }
 
 // A release that rolls back for one service leaves the others updated;
@@ -451,9 +451,7 @@ func TestGitOpsResumedRolloutPausesUnderANewerDeployment(t *testing.T) {
 	h.s.now = h.s.now.Add(time.Second)
 	h.rollBack("api")
 	h.pause("api")
-	for range 3 {
-		h.step()
-	}
+	h.steps(3)
 	if rec := h.record(); rec.Status == api.StackProgressing {
 		t.Fatalf("shop_api paused under the deployment, which still waits: %s", describeRecord(rec))
 	}
@@ -479,9 +477,7 @@ func TestGitOpsRevertAfterTheWayBackRolledBack(t *testing.T) {
 	h.untilUpdating("web")
 	h.rollBack("web")
 	h.push("revert", v1)
-	for range 5 {
-		h.step()
-	}
+	h.steps(5)
 	if rec := h.record(); rec.Status != api.StackDegraded {
 		t.Fatalf("shop_web rolled back from the last good spec: %s", describeRecord(rec))
 	}
