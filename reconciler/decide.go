@@ -444,7 +444,8 @@ func orDone(msg string) string {
 // revert pushed while it rolled out, an update left paused, a revision the
 // API refused half-way), or a service runs what the reconciler last wrote
 // it for another revision (one whose rollout rolled back for another
-// service, leaving this one updated). Then target is deployed again rather
+// service, leaving this one updated), or a service the reconciler removed
+// for another revision is missing. Then target is deployed again rather
 // than taken as running. A service an operator wrote since differs by
 // hand, for self_heal; one that rolled back from target's own spec
 // differs for a reason a redeploy cannot mend (steady says so).
@@ -475,6 +476,11 @@ func unfinished(in StackInput, rec *api.Stack, target *Rendered) bool {
 			return true
 		}
 		want, declared := target.Spec.Services[ch.Name]
+		if declared && !running {
+			// Removed by the reconciler, for a revision without it whose
+			// rollout then rolled back: removals are not rolled back.
+			return true
+		}
 		if written := rec.Written[ch.Name]; running && declared && written != "" && written != stackspec.Digest(want) {
 			return true
 		}

@@ -567,3 +567,24 @@ func TestGitOpsHandRemovalAfterARefusedReleaseStands(t *testing.T) {
 		t.Fatalf("shop_web, removed by hand, was created again without self_heal: %s", describeRecord(h.record()))
 	}
 }
+
+// A release that removes a service and rolls back for another leaves the
+// removed one gone (removals are not rolled back); a revert to the applied
+// revision creates it again rather than calling the stack Synced without
+// it (seeds 14003, 14137).
+func TestGitOpsRevertRecreatesWhatAFailedReleaseRemoved(t *testing.T) {
+	v1 := shop("app:v1", "api", "web")
+	h := newHarness(t, api.StackOptions{}, v1)
+	release := with(v1, "web", imageCrash)
+	delete(release.Services, "api")
+	h.push("failing release", release)
+	h.step()
+	h.untilUpdating("web")
+	h.rollBack("web")
+	h.settle()
+	h.push("revert", v1)
+	h.settle()
+	if rec, img := h.record(), h.image("api"); img != "app:v1" || rec.Status != api.StackSynced {
+		t.Fatalf("after the revert: shop_api runs %s, the stack is %s", img, describeRecord(rec))
+	}
+}
