@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -36,8 +37,10 @@ func (s *Step) wrote(name, digest string) {
 // every service has converged, the removals (so a rollout, or its
 // rollback, still finds the secrets and configs of the spec it leaves). A
 // failed write stops the pass; what was applied stays applied, and the
-// next pass continues from what then runs.
+// next pass continues from what then runs. Services named in hold are
+// left as they run: neither written nor resumed.
 func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, resumeBefore time.Time, hold []string) (Step, error) {
+	target = holding(target, live, hold)
 	cs := stackspec.Diff(target, live.Spec)
 	pending := map[string]bool{}
 	for _, ch := range cs.Changes {
@@ -105,6 +108,25 @@ func converge(ctx context.Context, w Writer, target *api.StackSpec, live Live, r
 		step.Applied++
 	}
 	return step, nil
+}
+
+// holding is target with the services named in hold as they run (or
+// absent, when they do not), so that converging toward it leaves them
+// alone.
+func holding(target *api.StackSpec, live Live, hold []string) *api.StackSpec {
+	if len(hold) == 0 || live.Spec == nil {
+		return target
+	}
+	held := *target
+	held.Services = maps.Clone(target.Services)
+	for _, name := range hold {
+		if spec, ok := live.Spec.Services[name]; ok {
+			held.Services[name] = spec
+		} else {
+			delete(held.Services, name)
+		}
+	}
+	return &held
 }
 
 // inUse reports whether a service of live refers to the secret, config or

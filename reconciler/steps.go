@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"time"
 
@@ -262,7 +261,7 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 	if act.Apply == nil || act.Apply.Spec == nil {
 		return nil
 	}
-	step, err := converge(ctx, w, holding(act.Apply.Spec, live, act.Hold), live, act.ResumeBefore, act.Hold)
+	step, err := converge(ctx, w, act.Apply.Spec, live, act.ResumeBefore, act.Hold)
 	if len(step.Written) > 0 {
 		if werr := r.noteWritten(ctx, name, step.Written); werr != nil && err == nil {
 			err = werr
@@ -275,25 +274,6 @@ func (r *Stepper) act(ctx context.Context, name string, old *api.Stack, act Acti
 		r.Logger.Info("stack applied", "stack", name, "commit", short(act.Apply.Revision.Commit), "changes", step.Applied, "waiting", step.Waiting)
 	}
 	return err
-}
-
-// holding is target with the services named in hold as they run (or
-// absent, when they do not), so that converging toward it leaves them
-// alone.
-func holding(target *api.StackSpec, live Live, hold []string) *api.StackSpec {
-	if len(hold) == 0 || live.Spec == nil {
-		return target
-	}
-	held := *target
-	held.Services = maps.Clone(target.Services)
-	for _, name := range hold {
-		if spec, ok := live.Spec.Services[name]; ok {
-			held.Services[name] = spec
-		} else {
-			delete(held.Services, name)
-		}
-	}
-	return &held
 }
 
 func stackspecDiff(target *api.StackSpec, live Live) api.ChangeSet {

@@ -15,7 +15,6 @@ import (
 	"github.com/swarmops/swarmops/api"
 	"github.com/swarmops/swarmops/cluster/stackstate"
 	"github.com/swarmops/swarmops/cluster/store"
-	"github.com/swarmops/swarmops/deploy"
 	"github.com/swarmops/swarmops/reconciler"
 	"github.com/swarmops/swarmops/stackspec"
 )
@@ -291,16 +290,10 @@ func (s *Sim) handRollback(sv *swarm.Service) error {
 	if sv.PreviousSpec == nil {
 		return nil
 	}
-	c, err := store.Clone(sv)
+	c, err := s.manualRollback(sv)
 	if err != nil {
 		return err
 	}
-	cur := c.Spec
-	c.Spec, c.PreviousSpec = *c.PreviousSpec, &cur
-	started := s.now
-	c.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &started, Message: deploy.MessageManualRollback}
-	c.ServiceStatus = nil
-	s.roll.restore[sv.ID] = specJSON(c.Spec)
 	return s.handWrite(sv, c, "rollback", "docker service rollback "+sv.Spec.Name)
 }
 

@@ -41,24 +41,19 @@ func (g *gitops) nextCommit() *commit {
 		return c
 	}
 	switch k := r.IntN(100); {
-	case k < 35:
-		name := g.pickStack()
-		at := c.stacks[name]
-		at.model = g.release(at.model)
-		c.stacks[name] = at
-		c.class, c.kind = "release", "release "+name
-	case k < 55:
-		name := g.pickStack()
-		at := c.stacks[name]
-		at.model = g.failing(at.model)
-		c.stacks[name] = at
-		c.class, c.kind = "failing release", "failing release "+name
 	case k < 61:
 		name := g.pickStack()
 		at := c.stacks[name]
-		at.model = g.refused(at.model)
+		switch {
+		case k < 35:
+			at.model, c.class = g.release(at.model), "release"
+		case k < 55:
+			at.model, c.class = g.failing(at.model), "failing release"
+		default:
+			at.model, c.class = g.refused(at.model), "refused release"
+		}
 		c.stacks[name] = at
-		c.class, c.kind = "refused release", "refused release "+name
+		c.kind = c.class + " " + name
 	case k < 70:
 		name := g.pickStack()
 		at := c.stacks[name]

@@ -289,19 +289,7 @@ func newServiceModel(r *rand.Rand, release *int) serviceModel {
 // always on, as for every service deployed from git.
 func randomServiceRollout(r *rand.Rand, svc *serviceModel) {
 	svc.Update, svc.Rollback = randomUpdateConfig(r), randomUpdateConfig(r)
-	svc.Gates = nil
-	if r.IntN(3) == 0 {
-		svc.Gates = map[string]string{}
-		if r.IntN(2) == 0 {
-			svc.Gates[deploy.LabelMinHealthyTime] = fmt.Sprintf("%ds", r.IntN(4))
-		}
-		if r.IntN(2) == 0 {
-			svc.Gates[deploy.LabelHealthyDeadline] = fmt.Sprintf("%ds", 3+r.IntN(8))
-		}
-		if r.IntN(3) == 0 {
-			svc.Gates[deploy.LabelProgressDeadline] = fmt.Sprintf("%ds", 10+r.IntN(30))
-		}
-	}
+	svc.Gates = randomGates(r)
 	svc.Health = r.IntN(3) == 0
 }
 

@@ -79,26 +79,33 @@ func randomUpdateConfig(r *rand.Rand) *swarm.UpdateConfig {
 	return c
 }
 
+// randomGates is, now and then, a set of health-gate labels (nil
+// otherwise).
+func randomGates(r *rand.Rand) map[string]string {
+	if r.IntN(3) != 0 {
+		return nil
+	}
+	gates := map[string]string{}
+	if r.IntN(2) == 0 {
+		gates[deploy.LabelMinHealthyTime] = fmt.Sprintf("%ds", r.IntN(4))
+	}
+	if r.IntN(2) == 0 {
+		gates[deploy.LabelHealthyDeadline] = fmt.Sprintf("%ds", 3+r.IntN(8))
+	}
+	if r.IntN(3) == 0 {
+		gates[deploy.LabelProgressDeadline] = fmt.Sprintf("%ds", 10+r.IntN(30))
+	}
+	return gates
+}
+
 // randomRollout gives spec random update and rollback blocks and, now and
 // then, health-gate labels and a healthcheck.
 func randomRollout(r *rand.Rand, spec *swarm.ServiceSpec) {
 	spec.UpdateConfig = randomUpdateConfig(r)
 	spec.RollbackConfig = randomUpdateConfig(r)
-	spec.Labels = nil
-	if r.IntN(3) == 0 {
-		spec.Labels = map[string]string{}
-		if r.IntN(2) == 0 {
-			spec.Labels[deploy.LabelMinHealthyTime] = fmt.Sprintf("%ds", r.IntN(4))
-		}
-		if r.IntN(2) == 0 {
-			spec.Labels[deploy.LabelHealthyDeadline] = fmt.Sprintf("%ds", 3+r.IntN(8))
-		}
-		if r.IntN(3) == 0 {
-			spec.Labels[deploy.LabelProgressDeadline] = fmt.Sprintf("%ds", 10+r.IntN(30))
-		}
-		if r.IntN(3) == 0 {
-			spec.Labels[deploy.LabelAutoRollback] = "true"
-		}
+	spec.Labels = randomGates(r)
+	if spec.Labels != nil && r.IntN(3) == 0 {
+		spec.Labels[deploy.LabelAutoRollback] = "true"
 	}
 	cs := *spec.TaskTemplate.ContainerSpec
 	cs.Healthcheck = nil
@@ -169,16 +176,10 @@ func (s *Sim) rollbackFault(st state) error {
 		return nil
 	}
 	sv := svcs[s.rng.IntN(len(svcs))]
-	c, err := store.Clone(sv)
+	c, err := s.manualRollback(sv)
 	if err != nil {
-		return fmt.Errorf("clone service: %w", err)
+		return err
 	}
-	cur := c.Spec
-	c.Spec, c.PreviousSpec = *c.PreviousSpec, &cur
-	started := s.now
-	c.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &started, Message: deploy.MessageManualRollback}
-	c.ServiceStatus = nil
-	s.roll.restore[sv.ID] = specJSON(c.Spec)
 	s.logf("fault: docker service rollback %s: %s", sv.Spec.Name, describeService(c))
 	return s.apply("rollback service", []store.Mutation{store.Update(c, sv.Meta.Version.Index)})
 }
@@ -431,4 +432,21 @@ func templateJSON(spec swarm.TaskSpec) []byte {
 		panic(fmt.Sprintf("sim: task spec does not encode: %v", err))
 	}
 	return b
+}
+
+// manualRollback is sv as the API writes it for `docker service rollback`:
+// the spec and the previous spec swapped, the update status saying a
+// rollback was asked for. The rollout model expects the spec it restores.
+func (s *Sim) manualRollback(sv *swarm.Service) (*swarm.Service, error) {
+	c, err := store.Clone(sv)
+	if err != nil {
+		return nil, fmt.Errorf("clone service: %w", err)
+	}
+	cur := c.Spec
+	c.Spec, c.PreviousSpec = *c.PreviousSpec, &cur
+	started := s.now
+	c.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateStateRollbackStarted, StartedAt: &started, Message: deploy.MessageManualRollback}
+	c.ServiceStatus = nil
+	s.roll.restore[sv.ID] = specJSON(c.Spec)
+	return c, nil
 }
